@@ -1,0 +1,8 @@
+"""skdigits: a convolutional neural network for digit images as a scikit-learn estimator."""
+
+from ._classifier import CNNDigitClassifier
+from ._transformer import ImageTransformer
+
+__version__ = "0.1.0"
+
+__all__ = ["CNNDigitClassifier", "ImageTransformer", "__version__"]

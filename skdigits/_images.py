@@ -1,0 +1,153 @@
+"""How any digit-image input becomes validated rows of pixels with a known image shape.
+
+Both estimators accept flat ``(n, h*w)`` rows, ``(n, h, w)`` images, ``(n, 1, h, w)`` or
+``(n, h, w, 1)`` single-channel images and DataFrames. Images are flattened first so that
+scikit-learn's validation (dtype, finiteness, feature names, ``n_features_in_``) runs once, on
+rows, exactly as it does for any other estimator; the image shape travels beside the rows.
+"""
+
+import math
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.utils.validation import validate_data
+
+
+def infer_image_shape(n_features, image_shape=None):
+    """Return the ``(height, width)`` of images stored as rows of ``n_features`` pixels.
+
+    Parameters
+    ----------
+    n_features : int
+        Number of pixels per row.
+    image_shape : tuple of two int or None
+        Requested shape; one entry may be -1 to infer it, as in ``numpy.reshape``. ``None``
+        infers a square shape.
+
+    Returns
+    -------
+    image_shape : tuple of two int
+    """
+    if image_shape is None:
+        side = math.isqrt(n_features)
+        if side * side != n_features:
+            raise ValueError(
+                f"cannot infer the image shape from {n_features} pixels per row: "
+                f"{n_features} is not a perfect square. Pass image_shape=(height, width), "
+                "or image_shape=(1, -1) to treat each row as a one-pixel-high image."
+            )
+        return (side, side)
+    if len(image_shape) != 2 or not all(
+        isinstance(side, (int, np.integer)) and (side > 0 or side == -1) for side in image_shape
+    ):
+        raise ValueError(
+            f"image_shape must be two positive ints (height, width), one of which may be -1; "
+            f"got {image_shape!r}"
+        )
+    height, width = (int(side) for side in image_shape)
+    if height == -1 and width == -1:
+        raise ValueError(f"only one side of image_shape may be -1; got {image_shape!r}")
+    if height == -1 and n_features % width == 0:
+        height = n_features // width
+    elif width == -1 and n_features % height == 0:
+        width = n_features // height
+    if height * width != n_features:
+        raise ValueError(
+            f"image_shape={tuple(image_shape)} does not fit rows of {n_features} pixels"
+        )
+    return (height, width)
+
+
+def _flatten_images(X):
+    """Return ``X`` with image arrays flattened to rows, and the image shape they carried."""
+    if sp.issparse(X) or hasattr(X, "iloc") or X is None:
+        # DataFrames keep their column names and sparse input gets scikit-learn's own error.
+        return X, None
+    X = np.asarray(X)
+    if X.ndim == 3:
+        return X.reshape(X.shape[0], -1), X.shape[1:]
+    if X.ndim == 4:
+        if X.shape[1] == 1:
+            return X.reshape(X.shape[0], -1), X.shape[2:]
+        if X.shape[3] == 1:
+            return X.reshape(X.shape[0], -1), X.shape[1:3]
+        raise ValueError(
+            f"expected single-channel images of shape (n, 1, height, width) or "
+            f"(n, height, width, 1); got an array of shape {X.shape}"
+        )
+    if X.ndim > 4:
+        raise ValueError(
+            f"expected rows of pixels (n, height*width) or images (n, height, width); "
+            f"got an array with {X.ndim} dimensions, of shape {X.shape}"
+        )
+    return X, None
+
+
+def _check_same_image_shape(estimator, X, carried_shape):
+    """Raise a ValueError naming both shapes if ``X`` holds images of another size than fit."""
+    name = type(estimator).__name__
+    fitted = estimator.image_shape_
+    if carried_shape is not None and tuple(carried_shape) != fitted:
+        raise ValueError(
+            f"X holds images of shape {tuple(carried_shape)}, but {name} was fitted on images "
+            f"of shape {fitted}; resize the images or refit"
+        )
+    shape = getattr(X, "shape", None)
+    if shape is not None and len(shape) == 2 and shape[1] != estimator.n_features_in_:
+        raise ValueError(
+            f"X has {shape[1]} features, but {name} is expecting {estimator.n_features_in_} "
+            f"features as input: it was fitted on images of shape {fitted}, and got rows of "
+            f"{shape[1]} pixels"
+        )
+
+
+def validate_images(estimator, X, y="no_validation", *, reset):
+    """Return ``X`` (and ``y``) validated as rows of pixels, learning or checking the image shape.
+
+    With ``reset=True`` this sets ``n_features_in_``, ``feature_names_in_`` (DataFrames) and
+    ``image_shape_`` on ``estimator``; otherwise it checks ``X`` against them. The dtype of
+    numeric input is kept, so uint8 images stay uint8 and are converted per batch later.
+    """
+    X, carried_shape = _flatten_images(X)
+    if not reset:
+        _check_same_image_shape(estimator, X, carried_shape)
+    validated = validate_data(estimator, X, y, reset=reset, dtype="numeric")
+    if reset:
+        n_features = estimator.n_features_in_
+        if carried_shape is None:
+            estimator.image_shape_ = infer_image_shape(n_features, estimator.image_shape)
+        else:
+            estimator.image_shape_ = tuple(int(side) for side in carried_shape)
+            if estimator.image_shape is not None:
+                requested = infer_image_shape(n_features, estimator.image_shape)
+                if requested != estimator.image_shape_:
+                    raise ValueError(
+                        f"image_shape={estimator.image_shape} but X holds images of shape "
+                        f"{estimator.image_shape_}"
+                    )
+    return validated
+
+
+def pixel_range(X):
+    """Return ``(low, span)``: the darkest pixel value and the value range of ``X``, in float32.
+
+    Scaling pixels by ``(x - low) / span`` maps uint8 0..255, floats 0..1, 0..16 and -1..1
+    alike onto 0..1, so users never rescale by hand.
+    """
+    low = np.float32(X.min())
+    span = np.float32(X.max()) - low
+    if not (np.isfinite(low) and np.isfinite(span)):
+        raise ValueError(
+            f"pixel values from {X.min()} to {X.max()} do not fit in float32; rescale X"
+        )
+    # Constant images carry no contrast to normalise; leave them unscaled.
+    return float(low), float(span) if span > 0 else 1.0
+
+
+def scale_pixels(x, low, span):
+    """Return float32 pixels ``x`` mapped by the learned range (numpy arrays or torch tensors).
+
+    The one formula both estimators use, so ImageTransformer followed by the classifier sees
+    exactly the numbers the classifier alone would.
+    """
+    return (x - low) / span

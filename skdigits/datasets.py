@@ -1,0 +1,379 @@
+"""Loaders that return digit datasets as ``(X, y)`` numpy arrays.
+
+Every loader returns the pixels ``X`` and the labels ``y`` ready to pass to
+:class:`~skdigits.CNNDigitClassifier`:
+
+- :func:`load_mnist` reads MNIST from its standard IDX files (and can download them),
+- :func:`load_digits` returns scikit-learn's bundled 8x8 digits,
+- :func:`load_image_folder` reads your own images, one sub-folder per class,
+- :func:`load_image` reads one image file, for example to predict its digit.
+"""
+
+import gzip
+import math
+import operator
+import os
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import sklearn.datasets
+from PIL import Image, ImageOps
+
+__all__ = ["load_digits", "load_image", "load_image_folder", "load_mnist"]
+
+_MNIST_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+_MNIST_IMAGE_SHAPE = (28, 28)
+_IDX_UNSIGNED_BYTE = 0x08
+
+
+def load_mnist(subset="train", data_home=None, download=False):
+    """Return the MNIST images and labels of one subset as ``(X, y)``.
+
+    The four standard IDX files (``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``,
+    ``t10k-images-idx3-ubyte``, ``t10k-labels-idx1-ubyte``), each gzip-compressed with a
+    ``.gz`` suffix or not, are looked for in ``data_home`` and then in ``data_home/MNIST/raw``,
+    where ``torchvision.datasets.MNIST`` keeps them.
+
+    Parameters
+    ----------
+    subset : {"train", "test"}, default="train"
+        ``"train"`` gives the 60,000 training images, ``"test"`` the 10,000 test images.
+    data_home : str or path-like, default=None
+        Folder holding the files. ``None`` means the ``SKDIGITS_DATA`` environment variable
+        if it is set, else ``~/skdigits_data``.
+    download : bool, default=False
+        If the files are missing, download them with ``torchvision.datasets.MNIST`` into
+        ``data_home/MNIST/raw`` first.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, 784), dtype uint8
+        One row per image: the 28x28 pixels in row-major order, 0 (black background) to
+        255 (white ink).
+    y : ndarray of shape (n_samples,), dtype int64
+        The digit shown in each image, 0 to 9; int64 like the labels of :func:`load_digits`.
+
+    Raises
+    ------
+    ValueError
+        If ``subset`` is neither ``"train"`` nor ``"test"``, or if a file is not a valid
+        (gzip-compressed) IDX file of MNIST images or labels.
+    FileNotFoundError
+        If the files are missing and ``download=False``; the message lists every path
+        looked in.
+
+    See Also
+    --------
+    load_digits : Smaller 8x8 digits bundled with scikit-learn, no files needed.
+
+    Examples
+    --------
+    >>> from skdigits.datasets import load_mnist
+    >>> X, y = load_mnist("test", download=True)  # doctest: +SKIP
+    >>> X.shape, y.shape  # doctest: +SKIP
+    ((10000, 784), (10000,))
+    """
+    if subset not in _MNIST_FILES:
+        raise ValueError(f"subset must be 'train' or 'test'; got {subset!r}")
+    data_home = _resolve_data_home(data_home)
+    paths = _find_mnist_files(data_home, subset)
+    if paths is None and download:
+        # Imported here: torchvision adds seconds to import time and only downloads need it.
+        import torchvision.datasets
+
+        torchvision.datasets.MNIST(root=data_home, train=subset == "train", download=True)
+        paths = _find_mnist_files(data_home, subset)
+    if paths is None:
+        looked_in = "\n".join(
+            f"  {path}"
+            for folder in _mnist_candidates(data_home, subset)
+            for candidates in folder
+            for path in candidates
+        )
+        file_names = ", ".join(name for names in _MNIST_FILES.values() for name in names)
+        raise FileNotFoundError(
+            f"MNIST {subset!r} files not found; looked for:\n{looked_in}\n"
+            f"To get them, call load_mnist(..., download=True), copy the four IDX files "
+            f"({file_names}, each optionally .gz) into {data_home}, or set the SKDIGITS_DATA "
+            "environment variable (or data_home) to a folder that holds them."
+        )
+
+    images_path, labels_path = paths
+    images = _read_idx(images_path, (None, *_MNIST_IMAGE_SHAPE))
+    labels = _read_idx(labels_path, (None,))
+    if len(images) != len(labels):
+        raise ValueError(
+            f"{images_path} holds {len(images)} images but {labels_path} holds "
+            f"{len(labels)} labels; the files do not belong together, download them again"
+        )
+    if labels.size and labels.max() > 9:
+        raise ValueError(
+            f"{labels_path} holds the label {labels.max()}; MNIST labels are digits 0 to 9"
+        )
+    # np.frombuffer views the read-only file bytes; copy so callers may modify X in place.
+    return images.reshape(len(images), -1).copy(), labels.astype(np.int64)
+
+
+def load_digits():
+    """Return scikit-learn's bundled 8x8 digits as ``(X, y)``.
+
+    A thin wrapper around :func:`sklearn.datasets.load_digits` so that every loader of this
+    module returns the same ``(X, y)`` pair. No files or network are needed.
+
+    Returns
+    -------
+    X : ndarray of shape (1797, 64), dtype float64
+        One row per image: the 8x8 pixels in row-major order, 0 (background) to 16 (ink).
+    y : ndarray of shape (1797,), dtype int64
+        The digit shown in each image, 0 to 9.
+
+    See Also
+    --------
+    sklearn.datasets.load_digits : The function wrapped.
+    load_mnist : The larger 28x28 MNIST digits.
+
+    Examples
+    --------
+    >>> from skdigits.datasets import load_digits
+    >>> X, y = load_digits()
+    >>> X.shape, y.shape
+    ((1797, 64), (1797,))
+    """
+    return sklearn.datasets.load_digits(return_X_y=True)
+
+
+def load_image(path, image_shape=None, invert=False):
+    """Return one image file as a 2-D uint8 array of grayscale pixels.
+
+    Colour images are converted to grayscale with PIL's ``convert("L")``, and photos are
+    turned upright as their EXIF orientation says.
+
+    MNIST-like training data shows white digits on a black background, while photos and scans
+    usually show dark ink on light paper. Pixels are never inverted automatically: pass
+    ``invert=True`` for dark-on-light images so that they match white-on-black training data.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The image file, in any format PIL reads (PNG, JPEG, BMP, TIFF, ...).
+    image_shape : tuple of (int, int), default=None
+        ``(height, width)`` to resize the image to, with bilinear interpolation. ``None``
+        keeps the image's own size.
+    invert : bool, default=False
+        If True, return ``255 - pixels``, turning dark ink on light paper into light on dark.
+
+    Returns
+    -------
+    image : ndarray of shape (height, width), dtype uint8
+        Grayscale pixels, 0 black to 255 white (or the reverse with ``invert=True``).
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` is not a file.
+    ValueError
+        If the file is not an image PIL can read, or ``image_shape`` is not two positive ints.
+
+    See Also
+    --------
+    load_image_folder : Read a whole folder of labelled images.
+
+    Examples
+    --------
+    >>> from skdigits.datasets import load_image
+    >>> image = load_image("my_digit.png", image_shape=(28, 28), invert=True)  # doctest: +SKIP
+    >>> image.shape  # doctest: +SKIP
+    (28, 28)
+    """
+    size = None if image_shape is None else _check_image_shape(image_shape)
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"image file not found: {path}")
+    try:
+        with Image.open(path) as image:
+            # Phone cameras store the rotation in EXIF instead of rotating the pixels.
+            image = ImageOps.exif_transpose(image).convert("L")
+    except (OSError, SyntaxError) as exc:
+        # PIL signals undecodable and truncated files with OSError, some broken headers with
+        # SyntaxError.
+        raise ValueError(f"cannot read the image file {path}: {exc}") from exc
+    if size is not None:
+        height, width = size
+        image = image.resize((width, height), Image.Resampling.BILINEAR)
+    pixels = np.array(image, dtype=np.uint8)
+    return 255 - pixels if invert else pixels
+
+
+def load_image_folder(path, image_shape=None, invert=False):
+    """Return the images of a folder with one sub-folder per class as ``(X, y)``.
+
+    The layout is the one ``torchvision.datasets.ImageFolder`` reads: each sub-folder of
+    ``path`` is named after a class and holds that class's image files (PNG, JPEG, BMP, ...).
+    Each image is read with :func:`load_image`: converted to grayscale, and resized when
+    ``image_shape`` is given.
+
+    MNIST-like training data shows white digits on a black background, while photos and scans
+    usually show dark ink on light paper. Pixels are never inverted automatically: pass
+    ``invert=True`` for dark-on-light images.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The folder holding one sub-folder per class, for example ``digits/0/a.png``,
+        ``digits/1/b.png``, ...
+    image_shape : tuple of (int, int), default=None
+        ``(height, width)`` to resize every image to. ``None`` requires all images to share
+        one size already.
+    invert : bool, default=False
+        If True, return ``255 - pixels`` for every image.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, height, width), dtype uint8
+        Grayscale images in class-folder order, then file-name order.
+    y : ndarray of shape (n_samples,), dtype str
+        The name of each image's class folder.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` is not a folder.
+    ValueError
+        If ``path`` has no class sub-folders or a class sub-folder holds no image files, an
+        image file cannot be read, or ``image_shape=None`` and the images differ in size.
+
+    See Also
+    --------
+    load_image : Read one image file.
+
+    Examples
+    --------
+    >>> from skdigits.datasets import load_image_folder
+    >>> X, y = load_image_folder("my_digits", image_shape=(28, 28))  # doctest: +SKIP
+    >>> X.shape  # doctest: +SKIP
+    (120, 28, 28)
+    """
+    # Imported here: torchvision adds seconds to import time and only image folders need it.
+    import torchvision.datasets
+
+    root = Path(path)
+    if not root.is_dir():
+        raise FileNotFoundError(f"image folder not found: {root}")
+    try:
+        folder = torchvision.datasets.ImageFolder(root)
+    except FileNotFoundError as exc:
+        raise ValueError(
+            f"cannot read {root} as an image folder: {exc} Expected one sub-folder per "
+            "class, each holding image files."
+        ) from exc
+
+    images = []
+    for file_path, _ in folder.samples:
+        image = load_image(file_path, image_shape=image_shape, invert=invert)
+        if images and image.shape != images[0].shape:
+            raise ValueError(
+                f"images differ in size: {folder.samples[0][0]} is {images[0].shape} "
+                f"(height, width) but {file_path} is {image.shape}; pass "
+                "image_shape=(height, width) to resize them all to one size"
+            )
+        images.append(image)
+    return np.stack(images), np.array(folder.classes)[folder.targets]
+
+
+def _resolve_data_home(data_home):
+    """Return the folder MNIST files are read from, following the documented defaults."""
+    if data_home is None:
+        data_home = os.environ.get("SKDIGITS_DATA") or "~/skdigits_data"
+    return Path(data_home).expanduser()
+
+
+def _mnist_candidates(data_home, subset):
+    """Return, per folder searched, the candidate paths of the images and labels files."""
+    return [
+        [(folder / name, folder / f"{name}.gz") for name in _MNIST_FILES[subset]]
+        for folder in (data_home, data_home / "MNIST" / "raw")
+    ]
+
+
+def _find_mnist_files(data_home, subset):
+    """Return the images and labels paths from the first folder holding both, or None."""
+    for folder in _mnist_candidates(data_home, subset):
+        # Uncompressed files come first: they read faster, and a torchvision download leaves
+        # both forms side by side.
+        found = [
+            next((path for path in candidates if path.is_file()), None) for candidates in folder
+        ]
+        if None not in found:
+            return found
+    return None
+
+
+def _read_idx(path, expected_shape):
+    """Return the uint8 array stored in the IDX file ``path``, checked against its header.
+
+    ``expected_shape`` gives the number of dimensions; its int entries must match exactly,
+    ``None`` entries may be any size.
+    """
+    raw = _read_bytes(path)
+    ndim = len(expected_shape)
+    if len(raw) < 4 or raw[:3] != bytes([0, 0, _IDX_UNSIGNED_BYTE]):
+        raise ValueError(
+            f"{path} is not an IDX file of unsigned bytes: it starts with 0x{raw[:4].hex()}, "
+            f"expected 0x000008 followed by the number of dimensions"
+        )
+    if raw[3] != ndim:
+        raise ValueError(
+            f"{path} holds a {raw[3]}-dimensional IDX array, expected {ndim} dimensions; "
+            "check that the images and labels files are not swapped"
+        )
+    header_size = 4 + 4 * ndim
+    if len(raw) < header_size:
+        raise ValueError(
+            f"{path} is truncated: it holds {len(raw)} bytes, fewer than its "
+            f"{header_size}-byte header; download it again"
+        )
+    shape = struct.unpack_from(f">{ndim}I", raw, 4)
+    if any(
+        want is not None and want != got for want, got in zip(expected_shape, shape, strict=True)
+    ):
+        expected = tuple("n" if want is None else want for want in expected_shape)
+        raise ValueError(
+            f"{path} holds an array of shape {shape}, expected ({', '.join(map(str, expected))})"
+        )
+    expected_size = header_size + math.prod(shape)
+    if len(raw) != expected_size:
+        holds = "decompresses to" if path.suffix == ".gz" else "holds"
+        raise ValueError(
+            f"{path} is truncated or corrupt: its header announces shape {shape}, which takes "
+            f"{expected_size} bytes, but it {holds} {len(raw)} bytes; download it again"
+        )
+    return np.frombuffer(raw, dtype=np.uint8, offset=header_size).reshape(shape)
+
+
+def _read_bytes(path):
+    """Return the content of ``path``, decompressed if its name ends in ``.gz``."""
+    if path.suffix != ".gz":
+        return path.read_bytes()
+    try:
+        return gzip.decompress(path.read_bytes())
+    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+        raise ValueError(f"{path} is not a valid gzip file ({exc}); download it again") from exc
+
+
+def _check_image_shape(image_shape):
+    """Return ``image_shape`` as ``(height, width)`` ints, or raise a ValueError."""
+    try:
+        height, width = (operator.index(side) for side in image_shape)
+        valid = height > 0 and width > 0
+    except (TypeError, ValueError):
+        valid = False
+    if not valid:
+        raise ValueError(
+            f"image_shape must be two positive ints (height, width); got {image_shape!r}"
+        )
+    return height, width

@@ -1,0 +1,19 @@
+"""scikit-learn's own estimator checks, run on both estimators."""
+
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from skdigits import CNNDigitClassifier, ImageTransformer
+
+# The checks feed tabular data with any number of features (2, 3, 5, ...), so the estimators
+# under test read each row as a one-pixel-high image; the network is kept tiny for speed.
+CHECKED = [
+    CNNDigitClassifier(
+        image_shape=(1, -1), channels=(8, 16), batch_size=32, max_epochs=20, device="cpu"
+    ),
+    ImageTransformer(image_shape=(1, -1)),
+]
+
+
+@parametrize_with_checks(CHECKED)
+def test_sklearn_compatible_estimator(estimator, check):
+    check(estimator)
