@@ -1,8 +1,9 @@
 """skdigits: a convolutional neural network for digit images as a scikit-learn estimator."""
 
 from ._classifier import CNNDigitClassifier
+from ._persistence import load
 from ._transformer import ImageTransformer
 
 __version__ = "0.1.0"
 
-__all__ = ["CNNDigitClassifier", "ImageTransformer", "__version__"]
+__all__ = ["CNNDigitClassifier", "ImageTransformer", "__version__", "load"]

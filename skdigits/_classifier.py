@@ -17,6 +17,7 @@ from skorch.helper import predefined_split
 
 from ._images import pixel_range, validate_images
 from ._networks import DigitCNN
+from ._persistence import save_model
 
 
 class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
@@ -315,6 +316,28 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
         """
         check_is_fitted(self)
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+    def save(self, path):
+        """Write the fitted classifier to ``path`` as a safe model file.
+
+        The file holds the network weights (safetensors) and everything else as JSON; it
+        is written to a temporary file and renamed, so an existing file is never left
+        half-written. Read it back with :func:`skdigits.load`, which never runs code from
+        the file, unlike pickle.
+
+        Parameters
+        ----------
+        path : str or path-like
+            Where to write the model file.
+
+        Returns
+        -------
+        self : CNNDigitClassifier
+            The classifier, unchanged.
+        """
+        check_is_fitted(self)
+        save_model(self, path)
+        return self
 
 
 def _resolve_device(device):

@@ -1,0 +1,327 @@
+"""CNNDigitClassifier: fitting, inputs, labels, early stopping, errors and round trips."""
+
+import pickle
+import warnings
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+import torch
+from conftest import tiny
+from numpy.testing import assert_array_equal
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+
+from skdigits import CNNDigitClassifier
+
+
+def test_default_model_reaches_95_percent_on_held_out_digits(digits_split):
+    X_train, X_test, y_train, y_test = digits_split
+    clf = CNNDigitClassifier(random_state=0).fit(X_train, y_train)
+    assert clf.score(X_test, y_test) >= 0.95
+
+
+def test_fit_returns_self_and_sets_fitted_attributes(small_digits):
+    X, y = small_digits
+    clf = tiny()
+    assert clf.fit(X, y) is clf
+    assert_array_equal(clf.classes_, np.arange(10))
+    assert clf.n_features_in_ == 64
+    assert clf.image_shape_ == (8, 8)
+    assert clf.n_iter_ == len(clf.history_) == 3
+    assert clf.net_.module_ is not None
+    assert not hasattr(clf, "feature_names_in_")
+
+
+def test_predict_proba_rows_are_probabilities_ordered_as_classes(small_digits):
+    X, y = small_digits
+    clf = tiny(max_epochs=8).fit(X, y)
+    proba = clf.predict_proba(X)
+    assert proba.shape == (len(X), 10)
+    np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=1e-6)
+    assert_array_equal(clf.classes_[proba.argmax(axis=1)], clf.predict(X))
+    np.testing.assert_allclose(clf.predict_log_proba(X), np.log(proba))
+
+
+def test_dataframe_input_records_feature_names(small_digits):
+    X, y = small_digits
+    frame = pd.DataFrame(X, columns=[f"pixel{i}" for i in range(64)])
+    clf = tiny().fit(frame, y)
+    assert_array_equal(clf.feature_names_in_, frame.columns)
+    assert_array_equal(clf.predict(frame), tiny().fit(X, y).predict(X))
+
+
+@pytest.mark.parametrize(
+    "as_images",
+    [
+        lambda X: X.reshape(-1, 8, 8),
+        lambda X: X.reshape(-1, 1, 8, 8),
+        lambda X: X.reshape(-1, 8, 8, 1),
+        lambda X: X.tolist(),
+    ],
+    ids=["n_h_w", "n_1_h_w", "n_h_w_1", "list"],
+)
+def test_image_layouts_train_the_same_model_as_flat_rows(small_digits, as_images):
+    X, y = small_digits
+    flat = tiny().fit(X, y)
+    images = tiny().fit(as_images(X), y)
+    assert images.image_shape_ == (8, 8)
+    assert_array_equal(images.predict_proba(as_images(X)), flat.predict_proba(X))
+    # A model fitted on images also takes flat rows of the same pixels, and vice versa.
+    assert_array_equal(images.predict_proba(X), flat.predict_proba(as_images(X)))
+
+
+@pytest.mark.parametrize(
+    "rescale",
+    [lambda X: X / 16, lambda X: X / 8 - 1, lambda X: X.astype(np.float32)],
+    ids=["0..1", "-1..1", "float32"],
+)
+def test_pixel_scale_is_learned_so_any_range_trains_the_same_model(small_digits, rescale):
+    X, y = small_digits
+    reference = tiny().fit(X, y)
+    rescaled = tiny().fit(rescale(X), y)
+    assert_array_equal(rescaled.predict_proba(rescale(X)), reference.predict_proba(X))
+
+
+def test_uint8_images_reach_the_accuracy_of_the_original_scale(digits_split):
+    X_train, X_test, y_train, y_test = digits_split
+
+    def to_uint8(X):
+        return np.round(X * 255 / 16).astype(np.uint8)
+
+    original = tiny(channels=(16, 32), max_epochs=10).fit(X_train, y_train)
+    uint8 = tiny(channels=(16, 32), max_epochs=10).fit(to_uint8(X_train), y_train)
+    assert uint8.net_.module_.pixel_span.item() == 255
+    assert abs(uint8.score(to_uint8(X_test), y_test) - original.score(X_test, y_test)) < 0.03
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (3, 5), (8, 8), (12, 12), (28, 28)])
+def test_any_image_size_trains_with_the_same_network(shape):
+    rng = np.random.RandomState(0)
+    y = np.repeat([0, 1], 40)
+    # Class 1 images are brighter on average: learnable at any size, even 1x1.
+    X = rng.uniform(size=(80, *shape)) + y[:, None, None]
+    clf = tiny(max_epochs=10, batch_size=16).fit(X, y)
+    assert clf.image_shape_ == shape
+    assert clf.score(X, y) > 0.9
+
+
+def test_non_square_rows_take_their_shape_from_image_shape(small_digits):
+    X, y = small_digits
+    cropped = X.reshape(-1, 8, 8)[:, 1:7, :].reshape(len(X), 48)  # 6x8 images
+    with pytest.raises(ValueError, match="48 is not a perfect square.*image_shape"):
+        tiny().fit(cropped, y)
+    assert tiny(image_shape=(6, 8)).fit(cropped, y).image_shape_ == (6, 8)
+    assert tiny(image_shape=(-1, 8)).fit(cropped, y).image_shape_ == (6, 8)
+    with pytest.raises(ValueError, match=r"image_shape=\(7, 7\) does not fit rows of 48"):
+        tiny(image_shape=(7, 7)).fit(cropped, y)
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        np.array([3, 5, 9]),
+        np.array(["seven", "one", "four"]),
+        np.array(["seven", "one", "four"], dtype=object),
+        np.array([-1.0, 2.0, 7.0]),
+    ],
+    ids=["ints-from-3", "str", "object", "integral-floats"],
+)
+def test_labels_of_any_kind_are_sorted_and_predicted_back(small_digits, labels):
+    X, y = small_digits
+    keep = y < 3
+    X, y = X[keep], labels[y[keep]]
+    clf = tiny(max_epochs=10, batch_size=16).fit(X, y)
+    assert_array_equal(clf.classes_, np.sort(labels))
+    predicted = clf.predict(X)
+    assert predicted.dtype == y.dtype
+    assert set(predicted) <= set(labels)
+    assert clf.score(X, y) > 0.8
+
+
+def test_bool_labels_are_predicted_as_bools(small_digits):
+    X, y = small_digits
+    is_zero = y == 0
+    clf = tiny(max_epochs=6, batch_size=16).fit(X, is_zero)
+    assert_array_equal(clf.classes_, [False, True])
+    assert clf.predict(X).dtype == bool
+    assert clf.score(X, is_zero) > 0.8
+
+
+def test_early_stopping_restores_the_best_epoch_weights(small_digits):
+    X, y = small_digits
+    # A high learning rate on few samples makes the validation loss wander, so the best
+    # epoch is rarely the last one.
+    clf = tiny(max_epochs=12, lr=0.05, patience=3, validation_fraction=0.3).fit(X, y)
+    valid_losses = clf.history_[:, "valid_loss"]
+    assert clf.best_epoch_ == 1 + int(np.argmin(valid_losses))
+    stopping = dict(clf.net_.callbacks_)["early_stopping"]
+    for name, tensor in clf.net_.module_.state_dict().items():
+        torch.testing.assert_close(tensor, stopping.best_model_weights_[name])
+
+
+def test_early_stopping_ends_training_after_patience_epochs_without_improvement(small_digits):
+    X, y = small_digits
+    clf = tiny(max_epochs=40, lr=0.05, patience=2, validation_fraction=0.3).fit(X, y)
+    assert clf.n_iter_ < 40
+    assert clf.n_iter_ == clf.best_epoch_ + 2
+
+
+def test_history_records_losses_and_validation_accuracy_per_epoch(small_digits):
+    X, y = small_digits
+    clf = tiny(max_epochs=4).fit(X, y)
+    for row in clf.history_:
+        assert {"epoch", "train_loss", "valid_loss", "valid_acc", "dur"} <= set(row)
+        assert 0 <= row["valid_acc"] <= 1
+
+
+@pytest.mark.parametrize("n_samples", [300, 12])
+def test_without_validation_all_data_trains_for_max_epochs(small_digits, n_samples):
+    X, y = small_digits
+    X, y = X[:n_samples], y[:n_samples]
+    # 12 samples of 10 classes leave no room for a stratified validation split.
+    fraction = 0 if n_samples == 300 else 0.1
+    clf = tiny(max_epochs=4, validation_fraction=fraction).fit(X, y)
+    assert clf.n_iter_ == clf.best_epoch_ == 4
+    assert "valid_loss" not in clf.history_[-1]
+
+
+def test_same_random_state_gives_identical_predictions(small_digits):
+    X, y = small_digits
+    first = tiny(random_state=7).fit(X, y).predict_proba(X)
+    again = tiny(random_state=7).fit(X, y).predict_proba(X)
+    other = tiny(random_state=8).fit(X, y).predict_proba(X)
+    assert_array_equal(first, again)
+    assert not np.array_equal(first, other)
+
+
+def test_fit_leaves_the_global_torch_random_state_alone(small_digits):
+    X, y = small_digits
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    tiny().fit(X, y)
+    assert_array_equal(torch.rand(3), expected)
+
+
+def test_augmentation_changes_training_but_not_prediction(small_digits):
+    X, y = small_digits
+    plain = tiny().fit(X, y)
+    augmented = tiny(augment=0.5).fit(X, y)
+    assert not np.array_equal(plain.predict_proba(X), augmented.predict_proba(X))
+    assert_array_equal(augmented.predict_proba(X), augmented.predict_proba(X))
+
+
+@pytest.mark.parametrize(
+    "bad_value, message",
+    [(np.nan, "NaN"), (np.inf, "infinity")],
+)
+def test_non_finite_pixels_are_rejected(small_digits, bad_value, message):
+    X, y = small_digits
+    X = X.copy()
+    X[3, 5] = bad_value
+    with pytest.raises(ValueError, match=message):
+        tiny().fit(X, y)
+    clf = tiny().fit(small_digits[0], y)
+    with pytest.raises(ValueError, match=message):
+        clf.predict(X)
+
+
+@pytest.mark.parametrize(
+    "X, y, message",
+    [
+        (np.empty((0, 64)), np.empty(0), "0 sample"),
+        (np.ones((10, 64)), np.zeros(10), "only one class"),
+        (np.ones((10, 64)), np.linspace(0, 1, 10), "Unknown label type: continuous"),
+        (np.ones((10, 64)), np.arange(9) % 2, "inconsistent numbers of samples"),
+        (np.ones(64), np.arange(1), "Expected 2D array"),
+    ],
+    ids=["empty", "one-class", "continuous", "mismatched-lengths", "1d"],
+)
+def test_bad_training_data_raises_value_error_before_training(X, y, message, monkeypatch):
+    def no_training(*args, **kwargs):
+        raise AssertionError("training started")
+
+    monkeypatch.setattr("skorch.NeuralNetClassifier.fit", no_training)
+    with pytest.raises(ValueError, match=message):
+        tiny().fit(X, y)
+
+
+def test_sparse_input_is_rejected_with_a_type_error(small_digits):
+    X, y = small_digits
+    with pytest.raises(TypeError, match="dense data is required"):
+        tiny().fit(sp.csr_matrix(X), y)
+
+
+def test_predicting_before_fit_raises_not_fitted_error(small_digits):
+    X, _ = small_digits
+    for method in ("predict", "predict_proba", "predict_log_proba", "score", "save"):
+        args = (X, np.zeros(len(X))) if method == "score" else (X,)
+        with pytest.raises(NotFittedError):
+            getattr(CNNDigitClassifier(), method)(*args)
+
+
+def test_images_of_another_size_raise_an_error_naming_both_shapes(small_digits):
+    X, y = small_digits
+    clf = tiny().fit(X, y)
+    with pytest.raises(ValueError, match=r"shape \(16, 16\).*shape \(8, 8\)"):
+        clf.predict(np.zeros((2, 16, 16)))
+    with pytest.raises(ValueError, match=r"expecting 64 features.*shape \(8, 8\).*256 pixels"):
+        clf.predict(np.zeros((2, 256)))
+
+
+def test_multichannel_images_are_rejected(small_digits):
+    X, y = small_digits
+    with pytest.raises(ValueError, match="single-channel"):
+        tiny().fit(np.zeros((len(X), 3, 8, 8)), y)
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"channels": ()}, "channels must be a non-empty"),
+        ({"channels": (4, -8)}, "channels must be a non-empty"),
+        ({"lr": 0}, "'lr' parameter"),
+        ({"validation_fraction": 1.0}, "'validation_fraction' parameter"),
+        ({"device": "gpu"}, "not a torch device"),
+        ({"image_shape": (8,)}, "image_shape must be two"),
+    ],
+)
+def test_invalid_parameters_raise_value_error_at_fit(small_digits, params, message):
+    X, y = small_digits
+    with pytest.raises(ValueError, match=message):
+        tiny(**params).fit(X, y)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_without_a_gpu_is_a_clear_error_and_auto_falls_back_to_cpu(small_digits):
+    X, y = small_digits
+    with pytest.raises(ValueError, match="no CUDA GPU is available"):
+        tiny(device="cuda").fit(X, y)
+    assert tiny(device="auto").fit(X, y).net_.device == "cpu"
+
+
+def test_clone_pickle_and_joblib_round_trips_predict_the_same(small_digits, tmp_path):
+    X, y = small_digits
+    clf = tiny().fit(X, y)
+    expected = clf.predict_proba(X)
+    assert_array_equal(pickle.loads(pickle.dumps(clf)).predict_proba(X), expected)
+    joblib.dump(clf, tmp_path / "model.joblib")
+    assert_array_equal(joblib.load(tmp_path / "model.joblib").predict_proba(X), expected)
+    assert_array_equal(clone(clf).fit(X, y).predict_proba(X), expected)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_model_pickled_on_a_gpu_unpickles_and_predicts_on_a_cpu_machine(small_digits):
+    X, y = small_digits
+    clf = tiny().fit(X, y)
+    expected = clf.predict_proba(X)
+    # What a GPU-fitted net records; skorch maps its tensors to the CPU when no GPU exists.
+    clf.net_.device = "cuda"
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        restored = pickle.loads(pickle.dumps(clf))
+    assert str(restored.net_.device) == "cpu"
+    assert_array_equal(restored.predict_proba(X), expected)

@@ -1,0 +1,41 @@
+"""The network and its batch-wise augmentation."""
+
+import pytest
+import torch
+from numpy.testing import assert_array_equal
+
+from skdigits._networks import DigitCNN, random_affine
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 7), (8, 8), (28, 28), (30, 17)])
+def test_network_gives_one_logit_per_class_for_any_image_size(shape):
+    net = DigitCNN(shape, n_classes=4, channels=(4, 8, 16)).eval()
+    rows = torch.randint(0, 256, (5, shape[0] * shape[1]), dtype=torch.uint8)
+    assert net(rows).shape == (5, 4)
+
+
+def test_network_scales_raw_pixels_by_the_learned_range():
+    rows = torch.randint(0, 256, (6, 64), dtype=torch.uint8)
+    torch.manual_seed(0)
+    raw = DigitCNN((8, 8), 3, channels=(4,), pixel_low=0.0, pixel_span=255.0).eval()
+    torch.manual_seed(0)
+    unit = DigitCNN((8, 8), 3, channels=(4,)).eval()
+    assert_array_equal(raw(rows).detach(), unit(rows.float() / 255).detach())
+
+
+def test_random_affine_at_zero_strength_leaves_images_unchanged():
+    images = torch.rand(4, 1, 8, 8)
+    assert_array_equal(random_affine(images, 0.0), images)
+
+
+def test_random_affine_moves_each_image_differently_and_keeps_the_background():
+    images = torch.zeros(16, 1, 28, 28)
+    images[:, :, 10:18, 12:16] = 1
+    torch.manual_seed(0)
+    moved = random_affine(images, 1.0)
+    assert moved.shape == images.shape
+    assert not torch.equal(moved, images)
+    assert len({tuple(m.flatten().tolist()) for m in moved}) == 16
+    # Borders are replicated, so the black background stays black.
+    assert moved[:, :, 0, :].abs().max() == 0
+    torch.testing.assert_close(moved.sum((1, 2, 3)), images.sum((1, 2, 3)), rtol=0.35, atol=0)
