@@ -18,6 +18,7 @@ from skorch.helper import predefined_split
 from ._images import pixel_range, validate_images
 from ._networks import DigitCNN
 from ._persistence import save_model
+from ._training import BatchIterator
 
 
 class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
@@ -70,6 +71,9 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
         gives identical predictions across fits in the same environment.
     verbose : int, default=0
         Print a table of the training progress per epoch when positive.
+    callbacks : list of skorch callbacks, default=None
+        Extra skorch callbacks run during training, after the learning-rate schedule and
+        early stopping, e.g. ``skorch.callbacks.ProgressBar()``.
 
     Attributes
     ----------
@@ -128,6 +132,7 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
         "device": [str],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
+        "callbacks": [list, None],
     }
 
     def __init__(
@@ -147,6 +152,7 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
         device="auto",
         random_state=None,
         verbose=0,
+        callbacks=None,
     ):
         self.channels = channels
         self.dropout = dropout
@@ -162,6 +168,7 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.callbacks = callbacks
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
@@ -234,6 +241,10 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
             lr=self.lr,
             batch_size=self.batch_size,
             max_epochs=self.max_epochs,
+            iterator_train=BatchIterator,
+            iterator_valid=BatchIterator,
+            # Inference needs no gradients, so larger batches cost little memory.
+            iterator_valid__batch_size=max(self.batch_size, 1024),
             device=device,
             verbose=self.verbose,
             **kwargs,
@@ -264,7 +275,7 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
         if validate:
             stopping = EarlyStopping(monitor="valid_loss", patience=self.patience, load_best=True)
             callbacks.append(("early_stopping", stopping))
-        return callbacks
+        return callbacks + list(self.callbacks or [])
 
     def predict_proba(self, X):
         """Return the probability of each class for each image.

@@ -1,0 +1,47 @@
+"""Training plumbing the classifier hands to skorch."""
+
+import math
+
+import numpy as np
+import torch
+
+
+class BatchIterator:
+    """Yield ``(X, y)`` batches by indexing whole arrays, one copy per batch.
+
+    A drop-in for skorch's ``iterator_train`` / ``iterator_valid`` (a torch DataLoader by
+    default), which fetches and collates samples one at a time: for 60,000 small images that
+    Python loop costs more than the network. Batches keep the dtype of the data, so uint8
+    images are converted to float32 inside the network, one batch at a time.
+
+    Parameters
+    ----------
+    dataset : skorch.dataset.Dataset
+        Holds the arrays ``X`` and ``y`` (``y`` may be None).
+    batch_size : int
+        Number of samples per batch; the last batch may be smaller.
+    shuffle : bool, default=False
+        Visit the samples in a new random order each pass, drawn from torch's random state.
+    """
+
+    def __init__(self, dataset, batch_size, shuffle=False):
+        self.dataset = dataset
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+
+    def __len__(self):
+        return math.ceil(len(self.dataset) / self.batch_size)
+
+    def __iter__(self):
+        X, y = self.dataset.X, self.dataset.y
+        n = len(self.dataset)
+        order = torch.randperm(n).numpy() if self.shuffle else None
+        for start in range(0, n, self.batch_size):
+            if order is None:
+                rows = slice(start, start + self.batch_size)
+            else:
+                rows = np.sort(order[start : start + self.batch_size])
+            # np.array copies, so read-only inputs (memmaps) give writable tensors.
+            Xb = torch.from_numpy(np.array(X[rows]))
+            yb = torch.from_numpy(np.array(y[rows])) if y is not None else torch.zeros(len(Xb))
+            yield Xb, yb
