@@ -1,5 +1,7 @@
 """CNNDigitClassifier: a scikit-learn classifier that trains a CNN through skorch."""
 
+import warnings
+
 from numbers import Integral, Real
 
 import numpy as np
@@ -216,12 +218,33 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
             # A private RNG stream: fitting never disturbs the user's global torch seed.
             torch.manual_seed(rng.randint(2**31))
             net.fit(X[train], y[train])
+        self._warn_if_interrupted(net)
         self.net_ = net
         self.history_ = net.history
         self.n_iter_ = len(net.history)
         best = [row["epoch"] for row in net.history if row.get("valid_loss_best")]
         self.best_epoch_ = best[-1] if best else self.n_iter_
         return self
+
+    def _warn_if_interrupted(self, net):
+        """Warn when Ctrl-C ended training, dropping the epoch it cut short from the history.
+
+        skorch stops training on KeyboardInterrupt and early stopping restores the best
+        weights seen so far, so the estimator stays usable; the user should know it is not
+        the model they asked for.
+        """
+        history = net.history
+        if history and "train_loss" not in history[-1]:
+            del history[-1]
+        stopping = dict(net.callbacks_).get("early_stopping")
+        stopped_early = stopping is not None and stopping.misses_ >= stopping.patience
+        if len(history) < self.max_epochs and not stopped_early:
+            warnings.warn(
+                f"training was interrupted after {len(history)} of {self.max_epochs} epochs; "
+                "the classifier keeps the best weights seen so far",
+                UserWarning,
+                stacklevel=3,
+            )
 
     def _new_net(self, device, **kwargs):
         """Return an unfitted skorch net for the fitted image shape, classes and pixel range."""

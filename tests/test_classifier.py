@@ -13,6 +13,7 @@ from conftest import tiny
 from numpy.testing import assert_array_equal
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
+from skorch.callbacks import Callback
 
 from skdigits import CNNDigitClassifier
 
@@ -325,3 +326,26 @@ def test_model_pickled_on_a_gpu_unpickles_and_predicts_on_a_cpu_machine(small_di
         restored = pickle.loads(pickle.dumps(clf))
     assert str(restored.net_.device) == "cpu"
     assert_array_equal(restored.predict_proba(X), expected)
+
+
+class _InterruptAt(Callback):
+    """Raise KeyboardInterrupt in the middle of an epoch, as Ctrl-C would."""
+
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_batch_end(self, net, training=False, **kwargs):
+        if training and len(net.history) == self.epoch:
+            raise KeyboardInterrupt
+
+
+def test_ctrl_c_during_fit_keeps_the_best_weights_and_a_usable_model(small_digits):
+    X, y = small_digits
+    with pytest.warns(UserWarning, match="interrupted after 2 of 6 epochs"):
+        clf = tiny(max_epochs=6, callbacks=[_InterruptAt(epoch=3)]).fit(X, y)
+    assert clf.n_iter_ == len(clf.history_) == 2
+    assert clf.best_epoch_ <= 2
+    stopping = dict(clf.net_.callbacks_)["early_stopping"]
+    for name, tensor in clf.net_.module_.state_dict().items():
+        torch.testing.assert_close(tensor, stopping.best_model_weights_[name])
+    assert clf.predict(X).shape == (len(X),)
