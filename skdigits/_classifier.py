@@ -1,7 +1,6 @@
 """CNNDigitClassifier: a scikit-learn classifier that trains a CNN through skorch."""
 
 import warnings
-
 from numbers import Integral, Real
 
 import numpy as np
