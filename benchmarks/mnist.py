@@ -1,0 +1,230 @@
+"""Benchmark on full MNIST: the Keras-tutorial CNN in plain skorch against CNNDigitClassifier.
+
+For each model this trains on the 60,000 training images and reports test accuracy on the
+10,000 test images, fit wall time, the training time at which 99.0% test accuracy was first
+reached (test accuracy is measured after every epoch; the time spent measuring it is not
+counted), predict throughput on the test images, and peak memory (resident set size of the
+process, which runs each model in a fresh subprocess so the peaks don't mix). Ratios are
+against the baseline measured in the same run.
+
+    python benchmarks/mnist.py                      # baseline, default, accurate preset
+    python benchmarks/mnist.py --models default --scale 10000 30000 60000
+    python benchmarks/mnist.py --data-home DIR --json results.json
+
+Not part of the unit tests: a full run takes several minutes on a 2-core CPU.
+"""
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from skorch import NeuralNetClassifier
+from skorch.callbacks import Callback
+from torch import nn
+
+from skdigits import CNNDigitClassifier
+from skdigits.datasets import load_mnist
+
+DATA_HOME = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+MODELS = ("baseline", "default", "accurate")
+# The accuracy preset documented in the user guide.
+ACCURATE = dict(augment=1.0, max_epochs=30)
+
+
+class TutorialCNN(nn.Module):
+    """The Keras MNIST tutorial's network: Conv32-Pool-Conv64-Pool-Dropout-Dense128-Dense10."""
+
+    def __init__(self):
+        super().__init__()
+        self.layers = nn.Sequential(
+            nn.Conv2d(1, 32, 3),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Dropout(0.5),
+            nn.Linear(64 * 5 * 5, 128),
+            nn.ReLU(),
+            nn.Linear(128, 10),
+        )
+
+    def forward(self, X):
+        return self.layers(X)
+
+
+class TestAccuracyClock(Callback):
+    """Record test accuracy and training time (without this measurement) after each epoch."""
+
+    def __init__(self, X_test, y_test):
+        self.X_test = X_test
+        self.y_test = y_test
+
+    def on_train_begin(self, net, **kwargs):
+        self.start_ = time.perf_counter()
+        self.measuring_ = 0.0
+
+    def on_epoch_end(self, net, **kwargs):
+        begin = time.perf_counter()
+        net.history.record("train_time", begin - self.start_ - self.measuring_)
+        net.history.record("test_acc", float(np.mean(net.predict(self.X_test) == self.y_test)))
+        self.measuring_ += time.perf_counter() - begin
+
+
+def build(name, X_test, y_test, params):
+    """Return ``(estimator, X_test as the estimator takes it, clock)``."""
+    clock = TestAccuracyClock(None, y_test)
+    if name == "baseline":
+        # The tutorial scales all images to float32 0..1 up front, as (n, 1, 28, 28).
+        clock.X_test = (X_test / np.float32(255)).reshape(-1, 1, 28, 28)
+        net = NeuralNetClassifier(
+            TutorialCNN,
+            criterion=nn.CrossEntropyLoss,
+            optimizer=torch.optim.Adam,
+            lr=1e-3,
+            batch_size=128,
+            max_epochs=10,
+            iterator_train__shuffle=True,
+            callbacks=[clock],
+            device="cpu",
+        )
+        return net, clock.X_test, clock
+    clock.X_test = X_test
+    preset = ACCURATE if name == "accurate" else {}
+    clf = CNNDigitClassifier(random_state=0, callbacks=[clock], **{**preset, **params})
+    return clf, X_test, clock
+
+
+def run_one(name, data_home, n_train, params):
+    """Train and measure one model; return its figures as a dict."""
+    torch.manual_seed(0)
+    X_train, y_train = load_mnist("train", data_home=data_home)
+    X_test, y_test = load_mnist("test", data_home=data_home)
+    X_train, y_train = X_train[:n_train], y_train[:n_train]
+    estimator, X_test_in, clock = build(name, X_test, y_test, params)
+    X_train_in = (
+        (X_train / np.float32(255)).reshape(-1, 1, 28, 28) if name == "baseline" else X_train
+    )
+    begin = time.perf_counter()
+    estimator.fit(X_train_in, y_train)
+    fit_time = time.perf_counter() - begin - clock.measuring_
+    estimator.predict(X_test_in[:1000])  # warm-up
+    begin = time.perf_counter()
+    accuracy = float(np.mean(estimator.predict(X_test_in) == y_test))
+    predict_time = time.perf_counter() - begin
+    history = estimator.history if name == "baseline" else estimator.history_
+    reached = [row["train_time"] for row in history if row["test_acc"] >= 0.99]
+    return {
+        "model": name,
+        "params": params,
+        "n_train": len(X_train),
+        "epochs": len(history),
+        "test_accuracy": accuracy,
+        "fit_time": fit_time,
+        "time_to_99": reached[0] if reached else None,
+        "predict_per_s": len(X_test) / predict_time,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "test_acc_per_epoch": [row["test_acc"] for row in history],
+    }
+
+
+def run_in_subprocess(name, options, n_train):
+    command = [
+        sys.executable,
+        __file__,
+        "--run-one",
+        name,
+        "--data-home",
+        str(options.data_home),
+        "--n-train",
+        str(n_train),
+        "--params",
+        json.dumps(options.params),
+    ]
+    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def ratio(value, base):
+    return f"{value / base:.2f}x" if value is not None and base else "n/a"
+
+
+def print_table(results):
+    base = next((r for r in results if r["model"] == "baseline"), None)
+    print(
+        "| model | train images | epochs | test accuracy | fit time | time to 99.0% "
+        "| predict | peak memory |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for r in results:
+        t99 = f"{r['time_to_99']:.1f} s" if r["time_to_99"] is not None else "not reached"
+        if base and r is not base:
+            t99 += f" ({ratio(r['time_to_99'], base['time_to_99'])})"
+        fit = f"{r['fit_time']:.1f} s"
+        predict = f"{r['predict_per_s']:,.0f} images/s"
+        if base and r is not base:
+            fit += f" ({ratio(r['fit_time'], base['fit_time'])})"
+            predict += f" ({ratio(r['predict_per_s'], base['predict_per_s'])})"
+        print(
+            f"| {r['model']} | {r['n_train']:,} | {r['epochs']} | "
+            f"{100 * r['test_accuracy']:.2f}% | {fit} | {t99} | {predict} | "
+            f"{r['peak_rss_mb']:,.0f} MB |"
+        )
+
+
+def main():
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data-home", type=Path, default=DATA_HOME)
+    parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
+    parser.add_argument(
+        "--scale",
+        nargs="+",
+        type=int,
+        metavar="N",
+        help="also time the default model's fit on the first N images",
+    )
+    parser.add_argument(
+        "--params",
+        type=json.loads,
+        default={},
+        help="JSON of CNNDigitClassifier parameters to override",
+    )
+    parser.add_argument("--n-train", type=int, default=60000)
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--run-one", choices=MODELS, help=argparse.SUPPRESS)
+    options = parser.parse_args()
+    if options.run_one:
+        print(
+            json.dumps(
+                run_one(options.run_one, options.data_home, options.n_train, options.params)
+            )
+        )
+        return
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+        f"{Path('/proc/cpuinfo').read_text().split('model name')[1].split(':')[1].splitlines()[0].strip()}"
+        if Path("/proc/cpuinfo").exists()
+        else f"torch {torch.__version__}"
+    )
+    results = []
+    for name in options.models:
+        results.append(run_in_subprocess(name, options, options.n_train))
+        print(json.dumps(results[-1]), flush=True)
+    for n in options.scale or []:
+        results.append(run_in_subprocess("default", options, n))
+    print_table(results)
+    if options.json:
+        options.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
