@@ -16,6 +16,8 @@ Not part of the unit tests: a full run takes several minutes on a 2-core CPU.
 
 import argparse
 import json
+import os
+import platform
 import resource
 import subprocess
 import sys
@@ -209,12 +211,9 @@ def main():
             )
         )
         return
-    print(
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
-        f"{Path('/proc/cpuinfo').read_text().split('model name')[1].split(':')[1].splitlines()[0].strip()}"
-        if Path("/proc/cpuinfo").exists()
-        else f"torch {torch.__version__}"
-    )
+    machine = platform.processor() or platform.machine()
+    threads = torch.get_num_threads()
+    print(f"torch {torch.__version__}, {threads} threads, {machine}, {os.cpu_count()} CPUs")
     results = []
     for name in options.models:
         results.append(run_in_subprocess(name, options, options.n_train))

@@ -7,10 +7,16 @@ rows, exactly as it does for any other estimator; the image shape travels beside
 """
 
 import math
+from numbers import Number
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.utils.validation import validate_data
+
+# Scaled by the range learned in fit, training pixels lie in 0..1. Pixels this many ranges
+# away belong to images on another scale (0..255 against 0..1e-9, say), and would overflow
+# the float32 sums inside the network into NaN predictions; they are rejected instead.
+MAX_SCALED_PIXEL = 1e6
 
 
 def infer_image_shape(n_features, image_shape=None):
@@ -64,23 +70,25 @@ def _flatten_images(X):
         # DataFrames keep their column names and sparse input gets scikit-learn's own error.
         return X, None
     X = np.asarray(X)
-    if X.ndim == 3:
-        return X.reshape(X.shape[0], -1), X.shape[1:]
-    if X.ndim == 4:
-        if X.shape[1] == 1:
-            return X.reshape(X.shape[0], -1), X.shape[2:]
-        if X.shape[3] == 1:
-            return X.reshape(X.shape[0], -1), X.shape[1:3]
-        raise ValueError(
-            f"expected single-channel images of shape (n, 1, height, width) or "
-            f"(n, height, width, 1); got an array of shape {X.shape}"
-        )
     if X.ndim > 4:
         raise ValueError(
             f"expected rows of pixels (n, height*width) or images (n, height, width); "
             f"got an array with {X.ndim} dimensions, of shape {X.shape}"
         )
-    return X, None
+    if X.ndim < 3:
+        return X, None
+    # The row length is spelled out: reshape cannot infer it from -1 when there are no rows.
+    rows = (X.shape[0], math.prod(X.shape[1:]))
+    if X.ndim == 3:
+        return X.reshape(rows), X.shape[1:]
+    if X.shape[1] == 1:
+        return X.reshape(rows), X.shape[2:]
+    if X.shape[3] == 1:
+        return X.reshape(rows), X.shape[1:3]
+    raise ValueError(
+        f"expected single-channel images of shape (n, 1, height, width) or "
+        f"(n, height, width, 1); got an array of shape {X.shape}"
+    )
 
 
 def _check_same_image_shape(estimator, X, carried_shape):
@@ -101,17 +109,92 @@ def _check_same_image_shape(estimator, X, carried_shape):
         )
 
 
+def _label_kind(label):
+    """Return what kind of class label ``label`` is: "number", "string", "None" or its type."""
+    if label is None:
+        return "None"
+    if isinstance(label, str):
+        return "string"
+    if isinstance(label, (Number, np.bool_)):
+        return "number"
+    return type(label).__name__
+
+
+def _check_label_types(y):
+    """Raise a ValueError naming the kinds of label when object labels ``y`` mix them."""
+    if y.dtype != object:
+        return
+    kinds = {_label_kind(label) for label in y}
+    if "None" in kinds:
+        raise ValueError(
+            "y contains None: every sample needs a class label; drop the unlabelled samples"
+        )
+    if len(kinds) > 1:
+        raise ValueError(
+            f"y mixes labels of different types ({', '.join(sorted(kinds))}); give all labels "
+            "one type, e.g. y.astype(str)"
+        )
+
+
+def _as_torch_dtype(X):
+    """Return ``X`` in a dtype torch can read: a view where one exists, else a copy."""
+    if X.dtype.kind not in "biuf":
+        # scikit-learn lets dates and durations through as "numeric".
+        raise TypeError(
+            f"X has dtype {X.dtype}; pixels must be numbers (bool, int or float). Convert X "
+            "with X.astype(float)"
+        )
+    if X.dtype.kind == "f" and X.dtype.itemsize > 8:
+        # torch has no extended precision, and the network computes in float32 anyway;
+        # values beyond float64 become inf here and are rejected with the pixel range.
+        with np.errstate(over="ignore"):
+            return X.astype(np.float64)
+    # numpy has two names for 64-bit integers (uint64 and ulonglong), torch reads only one,
+    # and torch reads no byte order but the machine's own.
+    dtype = np.dtype(f"{X.dtype.kind}{X.dtype.itemsize}")
+    return X.view(dtype) if X.dtype.isnative else X.astype(dtype)
+
+
+def _check_within_learned_range(estimator, X):
+    """Raise a ValueError if pixels of ``X``, scaled by ``pixel_range_``, would overflow."""
+    low, span = estimator.pixel_range_
+    darkest, brightest = X.min(), X.max()
+    with np.errstate(over="ignore", invalid="ignore"):
+        # The very float32 arithmetic the network does, on the two extreme pixels.
+        extremes = np.array([darkest, brightest]).astype(np.float32)
+        scaled = scale_pixels(extremes, np.float32(low), np.float32(span))
+    if not np.all(np.abs(scaled) <= MAX_SCALED_PIXEL):
+        raise ValueError(
+            f"X has pixel values from {darkest} to {brightest}, far outside the range "
+            f"{low:g} to {low + span:g} that {type(estimator).__name__} learned in fit; "
+            "scaled by it, they would overflow float32. Rescale X to the scale of the "
+            "training images"
+        )
+
+
 def validate_images(estimator, X, y="no_validation", *, reset):
     """Return ``X`` (and ``y``) validated as rows of pixels, learning or checking the image shape.
 
     With ``reset=True`` this sets ``n_features_in_``, ``feature_names_in_`` (DataFrames) and
-    ``image_shape_`` on ``estimator``; otherwise it checks ``X`` against them. The dtype of
-    numeric input is kept, so uint8 images stay uint8 and are converted per batch later.
+    ``image_shape_`` on ``estimator``; otherwise it checks ``X`` against them and against the
+    pixel range learned in fit. The dtype of numeric input is kept, so uint8 images stay uint8
+    and are converted per batch later.
     """
     X, carried_shape = _flatten_images(X)
     if not reset:
         _check_same_image_shape(estimator, X, carried_shape)
-    validated = validate_data(estimator, X, y, reset=reset, dtype="numeric")
+    try:
+        validated = validate_data(estimator, X, y, reset=reset, dtype="numeric")
+    except OverflowError as error:
+        # Python ints beyond float64, in object arrays or lists.
+        raise ValueError(f"X holds a number too large for float64 ({error}); rescale X") from error
+    no_y = y is None or (isinstance(y, str) and y == "no_validation")
+    if no_y:
+        X = validated
+    else:
+        X, y = validated
+        _check_label_types(y)
+    X = _as_torch_dtype(X)
     if reset:
         n_features = estimator.n_features_in_
         if carried_shape is None:
@@ -125,7 +208,9 @@ def validate_images(estimator, X, y="no_validation", *, reset):
                         f"image_shape={estimator.image_shape} but X holds images of shape "
                         f"{estimator.image_shape_}"
                     )
-    return validated
+    else:
+        _check_within_learned_range(estimator, X)
+    return X if no_y else (X, y)
 
 
 def pixel_range(X):
@@ -134,11 +219,15 @@ def pixel_range(X):
     Scaling pixels by ``(x - low) / span`` maps uint8 0..255, floats 0..1, 0..16 and -1..1
     alike onto 0..1, so users never rescale by hand.
     """
-    low = np.float32(X.min())
-    span = np.float32(X.max()) - low
+    darkest, brightest = X.min(), X.max()
+    with np.errstate(over="ignore", invalid="ignore"):
+        # Values beyond float32 become inf or NaN here, and are reported below.
+        low = np.float32(darkest)
+        span = np.float32(brightest) - low
     if not (np.isfinite(low) and np.isfinite(span)):
         raise ValueError(
-            f"pixel values from {X.min()} to {X.max()} do not fit in float32; rescale X"
+            f"pixel values from {darkest} to {brightest} do not fit in float32, the network's "
+            f"precision, which holds up to {np.finfo(np.float32).max:.1e}; rescale X"
         )
     # Constant images carry no contrast to normalise; leave them unscaled.
     return float(low), float(span) if span > 0 else 1.0
