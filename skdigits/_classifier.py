@@ -86,7 +86,7 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
         Class labels, sorted.
     n_features_in_ : int
         Number of pixels per image seen during ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Column names of a DataFrame seen during ``fit``.
     image_shape_ : tuple of two int
         ``(height, width)`` of the training images.
@@ -232,8 +232,9 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
         self.net_ = net
         self.history_ = net.history
         self.n_iter_ = len(net.history)
-        best = [row["epoch"] for row in net.history if row.get("valid_loss_best")]
-        self.best_epoch_ = best[-1] if best else self.n_iter_
+        stopping = dict(net.callbacks_).get("early_stopping")
+        # The epoch whose weights early stopping restored; the last one without validation.
+        self.best_epoch_ = stopping.best_epoch_ if stopping is not None else self.n_iter_
         return self
 
     def _warn_if_interrupted(self, net):
@@ -307,7 +308,10 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
         )
         callbacks = [("lr_schedule", schedule)]
         if validate:
-            stopping = EarlyStopping(monitor="valid_loss", patience=self.patience, load_best=True)
+            # threshold=0: any improvement counts, as in the history's valid_loss_best.
+            stopping = EarlyStopping(
+                monitor="valid_loss", patience=self.patience, threshold=0, load_best=True
+            )
             callbacks.append(("early_stopping", stopping))
         return callbacks + list(self.callbacks or [])
 

@@ -26,7 +26,7 @@ class ImageTransformer(TransformerMixin, BaseEstimator):
     ----------
     n_features_in_ : int
         Number of pixels per image seen during ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Column names of a DataFrame seen during ``fit``.
     image_shape_ : tuple of two int
         ``(height, width)`` of the images.
