@@ -36,7 +36,7 @@ from skdigits.datasets import load_mnist
 DATA_HOME = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
 MODELS = ("baseline", "default", "accurate")
 # The accuracy preset documented in the user guide.
-ACCURATE = dict(augment=1.0, max_epochs=30)
+ACCURATE = dict(augment=1.0, max_epochs=20)
 
 
 class TutorialCNN(nn.Module):
