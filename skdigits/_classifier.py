@@ -299,7 +299,7 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
 
     def _callbacks(self, n_train, batch_size, validate):
         """Return the skorch callbacks: the learning-rate schedule and early stopping."""
-        steps_per_epoch = -(-n_train // batch_size)
+        steps_per_epoch = len(BatchIterator(range(n_train), batch_size, shuffle=True))
         schedule = LRScheduler(
             policy=torch.optim.lr_scheduler.OneCycleLR,
             max_lr=self.lr,

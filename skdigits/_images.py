@@ -177,8 +177,8 @@ def validate_images(estimator, X, y="no_validation", *, reset):
 
     With ``reset=True`` this sets ``n_features_in_``, ``feature_names_in_`` (DataFrames) and
     ``image_shape_`` on ``estimator``; otherwise it checks ``X`` against them and against the
-    pixel range learned in fit. The dtype of numeric input is kept, so uint8 images stay uint8
-    and are converted per batch later.
+    pixel range learned in fit. The dtype of numeric input is kept (as a dtype torch reads), so
+    uint8 images stay uint8 and are converted per batch later. Labels ``y`` must be of one type.
     """
     X, carried_shape = _flatten_images(X)
     if not reset:

@@ -1,7 +1,5 @@
 """Training plumbing the classifier hands to skorch."""
 
-import math
-
 import numpy as np
 import torch
 
@@ -30,18 +28,28 @@ class BatchIterator:
         self.shuffle = shuffle
 
     def __len__(self):
-        return math.ceil(len(self.dataset) / self.batch_size)
+        return len(self._starts())
+
+    def _starts(self):
+        """Return where each batch starts.
+
+        While training, a last batch of one image joins the batch before it: batch norm
+        cannot normalise a single value per channel (1x1 feature maps of one image).
+        """
+        starts = list(range(0, len(self.dataset), self.batch_size))
+        if self.shuffle and len(starts) > 1 and len(self.dataset) - starts[-1] == 1:
+            del starts[-1]
+        return starts
 
     def __iter__(self):
         X, y = self.dataset.X, self.dataset.y
         n = len(self.dataset)
-        order = torch.randperm(n).numpy() if self.shuffle else None
-        for start in range(0, n, self.batch_size):
-            if order is None:
-                rows = slice(start, start + self.batch_size)
-            else:
-                rows = np.sort(order[start : start + self.batch_size])
-            # np.array copies, so read-only inputs (memmaps) give writable tensors.
-            Xb = torch.from_numpy(np.array(X[rows]))
-            yb = torch.from_numpy(np.array(y[rows])) if y is not None else torch.zeros(len(Xb))
+        order = torch.randperm(n).numpy() if self.shuffle else np.arange(n)
+        starts = self._starts()
+        for start, stop in zip(starts, starts[1:] + [n], strict=True):
+            # Sorted rows read memory in order; the order within a batch doesn't matter.
+            rows = np.sort(order[start:stop])
+            # Indexing copies, so read-only inputs (memmaps) give writable tensors.
+            Xb = torch.from_numpy(X[rows])
+            yb = torch.from_numpy(y[rows]) if y is not None else torch.zeros(len(Xb))
             yield Xb, yb
