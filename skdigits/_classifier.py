@@ -50,7 +50,7 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
         scaling and shifts up to 10% at ``augment=1``); 0 turns it off.
     image_shape : tuple of two int, default=None
         ``(height, width)`` of images given as flat rows. ``None`` infers a square shape;
-        one side may be -1, as in ``numpy.reshape``. Ignored for image-shaped input.
+        one side may be -1, as in ``numpy.reshape``. Must agree with image-shaped input.
     lr : float, default=5e-3
         Peak learning rate of the one-cycle schedule.
     weight_decay : float, default=5e-4

@@ -20,7 +20,7 @@ class ImageTransformer(TransformerMixin, BaseEstimator):
     ----------
     image_shape : tuple of two int, default=None
         ``(height, width)`` of images given as flat rows. ``None`` infers a square shape;
-        one side may be -1, as in ``numpy.reshape``. Ignored for image-shaped input.
+        one side may be -1, as in ``numpy.reshape``. Must agree with image-shaped input.
 
     Attributes
     ----------
