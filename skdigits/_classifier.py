@@ -38,7 +38,7 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
 
     Parameters
     ----------
-    channels : tuple of int, default=(16, 32, 64)
+    channels : tuple of int, default=(16, 16, 64)
         Output channels of each convolutional stage; each stage after the first halves the
         image size, and so does the first on images of 16 pixels a side or more.
     hidden_units : int, default=128
@@ -60,7 +60,7 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
     batch_size : int or "auto", default="auto"
         Number of images per training step. "auto" takes ``n_train // 64`` clipped to
         32..256, so small datasets still get enough steps per epoch.
-    max_epochs : int, default=6
+    max_epochs : int, default=8
         Number of passes over the training data; the learning-rate schedule spans them.
     patience : int, default=5
         Stop after this many epochs without improvement of the validation loss.
@@ -144,7 +144,7 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
     def __init__(
         self,
         *,
-        channels=(16, 32, 64),
+        channels=(16, 16, 64),
         hidden_units=128,
         dropout=0.1,
         augment=0.0,
@@ -153,7 +153,7 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
         weight_decay=5e-4,
         label_smoothing=0.1,
         batch_size="auto",
-        max_epochs=6,
+        max_epochs=8,
         patience=5,
         validation_fraction=0.1,
         device="auto",

@@ -74,7 +74,7 @@ class DigitCNN(nn.Module):
         self,
         image_shape,
         n_classes,
-        channels=(16, 32, 64),
+        channels=(16, 16, 64),
         hidden_units=128,
         dropout=0.1,
         augment=0.0,
