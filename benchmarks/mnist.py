@@ -10,6 +10,7 @@ don't mix). Ratios are against the baseline measured in the same run.
     python benchmarks/mnist.py                      # baseline, default, accurate preset
     python benchmarks/mnist.py --models default --scale 10000 30000 60000
     python benchmarks/mnist.py --data-home DIR --json results.json
+    python benchmarks/mnist.py --models default --million   # predict_proba on 1M images
 
 Not part of the unit tests: a full run takes several minutes on a 2-core CPU.
 """
@@ -143,6 +144,37 @@ def run_one(name, data_home, n_train, params):
     }
 
 
+def _rss_mb(field):
+    """Return a field of /proc/self/status (VmRSS: now, VmHWM: peak) in MB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def run_million(data_home):
+    """Time ``predict_proba`` on a million images and measure the memory it takes."""
+    X_test, y_test = load_mnist("test", data_home=data_home)
+    # Prediction speed and memory don't depend on the weights: one short epoch will do.
+    clf = CNNDigitClassifier(max_epochs=1, random_state=0).fit(X_test[:5000], y_test[:5000])
+    X = np.resize(X_test, (1_000_000, X_test.shape[1]))  # uint8, 784 MB
+    clf.predict_proba(X[:1000])  # warm-up
+    Path("/proc/self/clear_refs").write_text("5")  # resets the peak (VmHWM) to the RSS now
+    before = _rss_mb("VmRSS")
+    begin = time.perf_counter()
+    proba = clf.predict_proba(X)
+    seconds = time.perf_counter() - begin
+    return {
+        "model": "default, predict_proba on 1,000,000 images",
+        "seconds": seconds,
+        "predict_per_s": len(X) / seconds,
+        "input_mb": X.nbytes / 2**20,
+        "output_mb": proba.nbytes / 2**20,
+        "float32_copy_mb": X.size * 4 / 2**20,
+        "peak_growth_mb": _rss_mb("VmHWM") - before,
+    }
+
+
 def run_in_subprocess(name, options, n_train):
     command = [
         sys.executable,
@@ -208,8 +240,16 @@ def main():
     )
     parser.add_argument("--n-train", type=int, default=60000)
     parser.add_argument("--json", type=Path, help="also write the results here")
-    parser.add_argument("--run-one", choices=MODELS, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--million",
+        action="store_true",
+        help="also time predict_proba on a million images and measure its memory",
+    )
+    parser.add_argument("--run-one", choices=(*MODELS, "million"), help=argparse.SUPPRESS)
     options = parser.parse_args()
+    if options.run_one == "million":
+        print(json.dumps(run_million(options.data_home)))
+        return
     if options.run_one:
         print(
             json.dumps(
@@ -227,6 +267,16 @@ def main():
     for n in options.scale or []:
         results.append(run_in_subprocess("default", options, n))
     print_table(results)
+    if options.million:
+        results.append(run_in_subprocess("million", options, options.n_train))
+        r = results[-1]
+        print(
+            f"\npredict_proba on 1,000,000 images: {r['seconds']:.1f} s "
+            f"({r['predict_per_s']:,.0f} images/s); memory grew by {r['peak_growth_mb']:,.0f} MB "
+            f"at its peak, for an output of {r['output_mb']:,.0f} MB (input: "
+            f"{r['input_mb']:,.0f} MB of uint8; as float32 it would be "
+            f"{r['float32_copy_mb']:,.0f} MB)"
+        )
     if options.json:
         options.json.write_text(json.dumps(results, indent=2))
 
