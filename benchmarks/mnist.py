@@ -40,7 +40,7 @@ MODELS = ("baseline", "default", "accurate")
 # well under a second, short enough for a passing hiccup of the machine to skew it.
 PREDICT_REPEATS = 5
 # The accuracy preset documented in the user guide.
-ACCURATE = dict(augment=1.0, max_epochs=20)
+ACCURATE = dict(channels=(8, 16, 32, 64), stem="full", augment=1.0, max_epochs=16)
 
 
 class TutorialCNN(nn.Module):

@@ -40,7 +40,7 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
     ----------
     channels : tuple of int, default=(16, 16, 64)
         Output channels of each convolutional stage; each stage after the first halves the
-        image size, and so does the first on images of 16 pixels a side or more.
+        image size, and so does the first when it is strided (see ``stem``).
     hidden_units : int, default=128
         Width of the dense layer between the convolutional stages and the output.
     dropout : float, default=0.1
@@ -48,6 +48,11 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
     augment : float, default=0.0
         Strength of random affine augmentation during training (rotation up to 12 degrees,
         scaling and shifts up to 10% at ``augment=1``); 0 turns it off.
+    stem : {"auto", "strided", "full"}, default="auto"
+        First convolution: "strided" is a 4x4 convolution of stride 2, which halves the image
+        size at once and makes the network about four times cheaper; "full" is a 3x3
+        convolution at full resolution, slower and a little more accurate. "auto" is
+        "strided" on images of 16 pixels a side or more and "full" on smaller ones.
     image_shape : tuple of two int, default=None
         ``(height, width)`` of images given as flat rows. ``None`` infers a square shape;
         one side may be -1, as in ``numpy.reshape``. Must agree with image-shaped input.
@@ -127,6 +132,7 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
         "hidden_units": [Interval(Integral, 1, None, closed="left")],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "augment": [Interval(Real, 0, None, closed="left")],
+        "stem": [StrOptions({"auto", "strided", "full"})],
         "image_shape": [tuple, list, None],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
@@ -148,6 +154,7 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
         hidden_units=128,
         dropout=0.1,
         augment=0.0,
+        stem="auto",
         image_shape=None,
         lr=5e-3,
         weight_decay=5e-4,
@@ -165,6 +172,7 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
         self.hidden_units = hidden_units
         self.dropout = dropout
         self.augment = augment
+        self.stem = stem
         self.image_shape = image_shape
         self.lr = lr
         self.weight_decay = weight_decay
@@ -203,6 +211,11 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
             )
         device = _resolve_device(self.device)
         X, y = validate_images(self, X, y, reset=True)
+        if self.stem == "strided" and min(self.image_shape_) < 4:
+            raise ValueError(
+                f"stem='strided' needs images of at least 4x4 pixels; these are "
+                f"{self.image_shape_[0]}x{self.image_shape_[1]}. Use stem='auto' or 'full'."
+            )
         check_classification_targets(y)
         self.classes_, y = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
@@ -267,6 +280,7 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
             module__hidden_units=self.hidden_units,
             module__dropout=self.dropout,
             module__augment=self.augment,
+            module__stem=self.stem,
             module__pixel_low=self.pixel_range_[0],
             module__pixel_span=self.pixel_range_[1],
             criterion=torch.nn.CrossEntropyLoss,

@@ -45,10 +45,11 @@ class DigitCNN(nn.Module):
     """Map rows of raw pixels of one image shape to class logits.
 
     The input is converted to float32 and scaled per batch, so the training data can stay in
-    its own dtype (uint8 MNIST stays uint8). The first stage is a convolution, with stride 2
-    on images of 16 pixels a side or more; each further stage is a 3x3 convolution followed
-    by 2x2 max pooling while the feature map is large enough. Every convolution is followed
-    by batch norm and ReLU. A dense layer over the final feature map then gives the logits.
+    its own dtype (uint8 MNIST stays uint8). The first stage is a convolution, by default
+    with stride 2 on images of 16 pixels a side or more; each further stage is a 3x3
+    convolution followed by 2x2 max pooling while the feature map is large enough. Every
+    convolution is followed by batch norm and ReLU. A dense layer over the final feature map
+    then gives the logits.
     Only the downsampling depends on the image size, so the same design serves 8x8 and
     28x28 digits.
 
@@ -66,6 +67,9 @@ class DigitCNN(nn.Module):
         Dropout probability before the output layer.
     augment : float
         Strength of random affine augmentation while training; 0 turns it off.
+    stem : {"auto", "strided", "full"}
+        First convolution: 4x4 with stride 2, or 3x3 at full resolution; "auto" strides on
+        images of ``STRIDED_STEM_MIN_SIZE`` pixels a side or more.
     pixel_low, pixel_span : float
         Learned pixel range, see :func:`skdigits._images.pixel_range`.
     """
@@ -78,6 +82,7 @@ class DigitCNN(nn.Module):
         hidden_units=128,
         dropout=0.1,
         augment=0.0,
+        stem="auto",
         pixel_low=0.0,
         pixel_span=1.0,
     ):
@@ -87,7 +92,9 @@ class DigitCNN(nn.Module):
         self.register_buffer("pixel_low", torch.tensor(pixel_low, dtype=torch.float32))
         self.register_buffer("pixel_span", torch.tensor(pixel_span, dtype=torch.float32))
         height, width = self.image_shape
-        if min(height, width) >= STRIDED_STEM_MIN_SIZE:
+        if stem == "auto":
+            stem = "strided" if min(height, width) >= STRIDED_STEM_MIN_SIZE else "full"
+        if stem == "strided":
             layers = [ConvBNReLU(1, channels[0], kernel_size=4, stride=2, padding=1)]
             height, width = height // 2, width // 2
         else:

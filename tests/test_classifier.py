@@ -349,3 +349,10 @@ def test_ctrl_c_during_fit_keeps_the_best_weights_and_a_usable_model(small_digit
     for name, tensor in clf.net_.module_.state_dict().items():
         torch.testing.assert_close(tensor, stopping.best_model_weights_[name])
     assert clf.predict(X).shape == (len(X),)
+
+
+def test_strided_stem_on_images_too_small_is_an_error_before_training():
+    X = np.random.default_rng(0).random((20, 9))
+    y = np.arange(20) % 2
+    with pytest.raises(ValueError, match="stem='strided' needs images of at least 4x4"):
+        tiny(stem="strided").fit(X, y)

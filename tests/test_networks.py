@@ -14,6 +14,22 @@ def test_network_gives_one_logit_per_class_for_any_image_size(shape):
     assert net(rows).shape == (5, 4)
 
 
+@pytest.mark.parametrize(
+    ("shape", "stem", "first_stride"),
+    [
+        ((28, 28), "auto", 2),
+        ((8, 8), "auto", 1),
+        ((28, 28), "full", 1),
+        ((8, 8), "strided", 2),
+    ],
+)
+def test_stem_strides_large_images_unless_told_otherwise(shape, stem, first_stride):
+    net = DigitCNN(shape, n_classes=3, channels=(4, 8), stem=stem).eval()
+    assert net.features[0].conv.stride == (first_stride, first_stride)
+    rows = torch.randint(0, 256, (2, shape[0] * shape[1]), dtype=torch.uint8)
+    assert net(rows).shape == (2, 3)
+
+
 def test_network_scales_raw_pixels_by_the_learned_range():
     rows = torch.randint(0, 256, (6, 64), dtype=torch.uint8)
     torch.manual_seed(0)
