@@ -50,9 +50,9 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
         scaling and shifts up to 10% at ``augment=1``); 0 turns it off.
     stem : {"auto", "strided", "full"}, default="auto"
         First convolution: "strided" is a 4x4 convolution of stride 2, which halves the image
-        size at once and makes the network about four times cheaper; "full" is a 3x3
-        convolution at full resolution, slower and a little more accurate. "auto" is
-        "strided" on images of 16 pixels a side or more and "full" on smaller ones.
+        size at once, so the next stage works on a quarter of the pixels; "full" is a 3x3
+        convolution at full resolution, slower and more accurate. "auto" is "strided" on
+        images of 16 pixels a side or more and "full" on smaller ones.
     image_shape : tuple of two int, default=None
         ``(height, width)`` of images given as flat rows. ``None`` infers a square shape;
         one side may be -1, as in ``numpy.reshape``. Must agree with image-shaped input.
@@ -345,7 +345,17 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = validate_images(self, X, reset=False)
-        return self.net_.predict_proba(X).astype(np.float64)
+        # Each batch's probabilities go straight into the output array. skorch's own
+        # predict_proba keeps every batch's tensor until the end, and those many small
+        # blocks scattered among the freed batch buffers make the process hold on to memory
+        # in proportion to the number of images.
+        proba = np.empty((len(X), len(self.classes_)))
+        start = 0
+        for logits in self.net_.forward_iter(X, training=False):
+            stop = start + len(logits)
+            proba[start:stop] = torch.softmax(logits, dim=1).numpy()
+            start = stop
+        return proba
 
     def predict_log_proba(self, X):
         """Return the log of the probability of each class for each image.
