@@ -89,6 +89,7 @@ class TorchThreads(WorkerPlugin):
 
     Examples
     --------
+    >>> import torch
     >>> from dask.distributed import Client, LocalCluster  # doctest: +SKIP
     >>> from skdigits.distributed import TorchThreads  # doctest: +SKIP
     >>> client = Client(LocalCluster(n_workers=2, threads_per_worker=1))  # doctest: +SKIP

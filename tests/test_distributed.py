@@ -9,6 +9,8 @@ from sklearn.model_selection import GridSearchCV
 from skdigits import CNNDigitClassifier
 
 distributed = pytest.importorskip("distributed")
+import dask.system  # noqa: E402  (dask comes with distributed)
+
 from skdigits.distributed import TorchThreads, torch_threads_for  # noqa: E402
 
 
@@ -43,7 +45,7 @@ def test_plugin_sets_torch_threads_on_every_worker(client):
     # Tasks run in the workers' task threads, which must see the same count.
     assert client.submit(torch.get_num_threads, pure=False).result() == 3
     client.register_plugin(TorchThreads())
-    cpus = min(client.run(lambda: __import__("dask").system.CPU_COUNT).values())
+    cpus = min(client.run(lambda: dask.system.CPU_COUNT).values())
     # Two workers of one task thread each on this host: half the CPUs each, at least one.
     expected = max(1, cpus // 2)
     assert set(client.run(torch.get_num_threads).values()) == {expected}
