@@ -7,6 +7,7 @@ rows, exactly as it does for any other estimator; the image shape travels beside
 """
 
 import math
+import operator
 from numbers import Number
 
 import numpy as np
@@ -62,6 +63,20 @@ def infer_image_shape(n_features, image_shape=None):
             f"image_shape={tuple(image_shape)} does not fit rows of {n_features} pixels"
         )
     return (height, width)
+
+
+def check_image_shape(image_shape):
+    """Return ``image_shape`` as a ``(height, width)`` tuple of ints, or raise a ValueError."""
+    try:
+        height, width = (operator.index(side) for side in image_shape)
+        valid = height > 0 and width > 0
+    except (TypeError, ValueError):
+        valid = False
+    if not valid:
+        raise ValueError(
+            f"image_shape must be two positive ints (height, width); got {image_shape!r}"
+        )
+    return height, width
 
 
 def _flatten_images(X):

@@ -1,0 +1,440 @@
+"""DigitNormalizer: turn digit images of any size and kind into MNIST-style framed digits."""
+
+from numbers import Integral
+
+import numpy as np
+import scipy.ndimage as ndi
+from skimage.filters import threshold_otsu
+from skimage.transform import resize
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from ._images import check_image_shape, infer_image_shape
+from ._reading import read_gray
+
+# MNIST's framing: the ink scaled to fit a 20x20 box, centred by mass in a 28x28 frame. Used
+# when the training images show no framing of their own (raw scans of any size).
+MNIST_SHAPE = (28, 28)
+MNIST_BOX_FRACTION = 20 / 28
+# Ink must stand out from the paper by this many times the paper's noise (its robust standard
+# deviation); a blank, noisy page splits into two classes only about 3 noise widths apart.
+MIN_CONTRAST_TO_NOISE = 8.0
+# Paper pixels brighter than the paper level by this many noise widths count as ink.
+NOISE_WIDTHS = 3.0
+# A connected piece of ink lighter than this share of the heaviest piece is a speck of dirt
+# or noise, not part of the digit.
+SPECK_FRACTION = 0.02
+# Border and area shares of light pixels beyond these bounds decide the polarity of an image;
+# between them the image is ambiguous (a digit filling its frame) and the training images'
+# polarity decides.
+CLEAR_BORDER = (0.25, 0.75)
+CLEAR_AREA = (0.35, 0.65)
+# Images are framed digits when this share of them has an ink box within 10% (at least one
+# pixel) of the typical size, and their reference points scatter by at most 10% of the frame.
+FRAMED_SHARE = 0.8
+FRAMED_TOLERANCE = 0.1
+# fit learns the framing from at most this many images, spread evenly over the data.
+FIT_SAMPLE = 3000
+
+
+class NoInkError(ValueError):
+    """Raised for an image in which no ink stands out from the paper."""
+
+
+class DigitNormalizer(TransformerMixin, BaseEstimator):
+    """Normalise digit images of any size and kind the way MNIST was made.
+
+    Each image (a file, a PIL image or an array, of any size, in gray, RGB, RGBA, 16-bit or
+    palette mode) is read as gray levels; its ink is separated from the paper and turned
+    into light ink on a dark background, cropped to its bounding box, scaled to fit a box
+    keeping its aspect ratio, and placed in a frame, centred by its centre of mass or by its
+    box. ``fit`` learns that framing from the training images, so the same pipeline sees
+    users' photos and scans framed as the images it was trained on:
+
+    - training images that show one consistent framing (MNIST: a 20x20 box centred by mass
+      in 28x28; scikit-learn's 8x8 digits: filling the frame) give that framing;
+    - training images of mixed sizes, or with the digit anywhere on the page (raw scans),
+      get MNIST's framing in a 28x28 frame.
+
+    Separating ink from paper, per image:
+
+    1. Polarity: the paper is what fills the border (and most of the area) after an Otsu
+       threshold, so dark ink on light paper and light ink on dark are both read without an
+       ``--invert``. Images whose border and area do not tell (a digit filling its frame)
+       take the polarity of the training images.
+    2. Uneven paper tone: a smooth quadratic surface is fitted to the paper pixels and
+       subtracted, twice, each time with a new Otsu threshold.
+    3. Noise: pixels within three noise widths (robust standard deviation of the paper) of
+       the paper level become paper, the typical ink level becomes full ink, and connected
+       pieces of ink lighter than 2% of the heaviest piece are removed as specks.
+
+    An image in which no ink stands out from the paper raises a ``ValueError``.
+
+    Parameters
+    ----------
+    image_shape : tuple of two int, default=None
+        ``(height, width)`` of the output images. ``None`` learns it in ``fit``: the shape
+        of framed training images, else MNIST's 28x28.
+    box : int, default=None
+        Side of the square box the ink is scaled to fit, in output pixels. ``None`` learns
+        it in ``fit``: the typical ink size of framed training images, else 20/28 of the
+        frame as in MNIST.
+    centering : {"auto", "mass", "box"}, default="auto"
+        Place the ink by its centre of mass (as MNIST) or by the centre of its box; "auto"
+        learns which one the training images follow (mass for images that are not framed).
+    ink : {"auto", "dark", "light"}, default="auto"
+        Whether the ink is darker or lighter than the paper; "auto" decides per image.
+
+    Attributes
+    ----------
+    image_shape_ : tuple of two int
+        ``(height, width)`` of the output images.
+    box_ : int
+        Side of the box the ink is scaled to fit.
+    centering_ : {"mass", "box"}
+        How the ink is placed in the frame.
+    center_ : tuple of two float
+        Row and column, in output pixels, where the centre of mass (or of the box) goes.
+    ink_ : {"dark", "light"}
+        The training images' polarity, used for images whose own polarity is ambiguous.
+    framed_ : bool
+        Whether the framing was learned from the training images (False: MNIST's framing).
+
+    See Also
+    --------
+    CNNDigitClassifier : The classifier to put after it in a pipeline.
+    skdigits.datasets.load_image : Read one image file as gray pixels.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdigits import DigitNormalizer
+    >>> from skdigits.datasets import load_digits
+    >>> X, y = load_digits()
+    >>> normalizer = DigitNormalizer().fit(X)
+    >>> normalizer.image_shape_, normalizer.box_, normalizer.centering_
+    ((8, 8), 8, 'box')
+
+    A scan-like page: a dark digit off-centre on light paper, much larger than the frame.
+
+    >>> page = np.full((60, 90), 0.9)
+    >>> page[10:50, 50:74] -= np.kron(X[0].reshape(8, 8) / 20, np.ones((5, 3)))
+    >>> normalizer.transform([page]).shape
+    (1, 8, 8)
+    """
+
+    _parameter_constraints: dict = {
+        "image_shape": [tuple, list, None],
+        "box": [Interval(Integral, 1, None, closed="left"), None],
+        "centering": [StrOptions({"auto", "mass", "box"})],
+        "ink": [StrOptions({"auto", "dark", "light"})],
+    }
+
+    def __init__(self, *, image_shape=None, box=None, centering="auto", ink="auto"):
+        self.image_shape = image_shape
+        self.box = box
+        self.centering = centering
+        self.ink = ink
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Learn the framing and polarity of the training images ``X``.
+
+        Parameters
+        ----------
+        X : list of images, or array-like of shape (n_samples, n_pixels), \
+                (n_samples, height, width) or (n_samples, height, width, channels)
+            Image files, PIL images or arrays of any sizes; flat rows are square images.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : DigitNormalizer
+            The fitted normaliser.
+        """
+        images = as_image_list(X)
+        if not images:
+            raise ValueError("DigitNormalizer needs at least one image to fit")
+        shape = None if self.image_shape is None else check_image_shape(self.image_shape)
+        step = max(1, len(images) // FIT_SAMPLE)
+        sample = [_measure(read_gray(image), self.ink, prior=None) for image in images[::step]]
+        self.ink_ = self.ink if self.ink != "auto" else _majority_polarity(sample)
+        in_shapes = {m.frame for m in sample}
+        framed = len(in_shapes) == 1 and _is_framed(sample, self.centering)
+        self.framed_ = framed
+        if framed:
+            (in_shape,) = in_shapes
+            self.image_shape_ = shape or in_shape
+            factor = min(self.image_shape_[0] / in_shape[0], self.image_shape_[1] / in_shape[1])
+            self.centering_ = _best_centering(sample, self.centering)
+            points = np.array([m.reference(self.centering_) for m in sample])
+            self.center_ = tuple(float(c) for c in np.median(points, axis=0) * factor)
+            box = np.median([max(m.box) for m in sample]) * factor
+        else:
+            self.image_shape_ = shape or MNIST_SHAPE
+            self.centering_ = "mass" if self.centering == "auto" else self.centering
+            self.center_ = (self.image_shape_[0] / 2, self.image_shape_[1] / 2)
+            box = MNIST_BOX_FRACTION * min(self.image_shape_)
+        self.box_ = int(self.box if self.box is not None else max(1, round(box)))
+        if self.box_ > min(self.image_shape_):
+            raise ValueError(
+                f"box={self.box_} does not fit in images of shape {self.image_shape_}; "
+                "use a smaller box or a larger image_shape"
+            )
+        return self
+
+    def transform(self, X):
+        """Return the images of ``X`` normalised: light ink on black, framed as in ``fit``.
+
+        Parameters
+        ----------
+        X : list of images, or array-like of shape (n_samples, n_pixels), \
+                (n_samples, height, width) or (n_samples, height, width, channels)
+            Image files, PIL images or arrays of any sizes; flat rows are square images.
+
+        Returns
+        -------
+        images : ndarray of shape (n_samples, height, width), dtype float32
+            Ink from 0 (paper) to 1 (full ink), in frames of ``image_shape_``.
+        """
+        check_is_fitted(self)
+        images = as_image_list(X)
+        out = np.zeros((len(images), *self.image_shape_), dtype=np.float32)
+        for i, image in enumerate(images):
+            try:
+                ink = extract_ink(read_gray(image), self.ink, prior=self.ink_)
+            except NoInkError as error:
+                raise NoInkError(f"{_name(image, i)}: {error}") from None
+            out[i] = self._frame(ink)
+        return out
+
+    def _frame(self, ink):
+        """Return the ink of one image cropped, scaled and placed in the learned frame."""
+        (top, bottom), (left, right) = _bounds(ink)
+        crop = ink[top:bottom, left:right]
+        height, width = self.image_shape_
+        scale = min(min(self.box_, height) / crop.shape[0], min(self.box_, width) / crop.shape[1])
+        if scale != 1:
+            size = (max(1, round(crop.shape[0] * scale)), max(1, round(crop.shape[1] * scale)))
+            crop = resize(crop, size, order=1, anti_aliasing=scale < 1, mode="constant")
+        if self.centering_ == "mass":
+            reference = ndi.center_of_mass(crop)
+        else:
+            reference = ((crop.shape[0] - 1) / 2, (crop.shape[1] - 1) / 2)
+        row = int(np.clip(round(self.center_[0] - reference[0]), 0, height - crop.shape[0]))
+        col = int(np.clip(round(self.center_[1] - reference[1]), 0, width - crop.shape[1]))
+        framed = np.zeros(self.image_shape_, dtype=np.float32)
+        framed[row : row + crop.shape[0], col : col + crop.shape[1]] = np.clip(crop, 0, 1)
+        return framed
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        tags.requires_fit = True
+        return tags
+
+
+def as_image_list(X):
+    """Return ``X`` as a list of single images (paths, PIL images or 2-D/3-D arrays)."""
+    if isinstance(X, (str, bytes)) or hasattr(X, "__fspath__"):
+        raise TypeError(
+            f"expected a list of images, got a single {type(X).__name__}; wrap it in a list: "
+            "[path]"
+        )
+    if hasattr(X, "iloc"):
+        X = X.to_numpy()
+    if isinstance(X, np.ndarray) and X.dtype != object:
+        if X.ndim == 2:
+            side = infer_image_shape(X.shape[1])
+            return list(X.reshape(len(X), *side))
+        if X.ndim == 4 and X.shape[1] == 1:
+            return list(X[:, 0])
+        if X.ndim in (3, 4):
+            return list(X)
+        raise ValueError(
+            f"expected rows of pixels, (n, height, width) images or (n, height, width, "
+            f"channels) images; got an array of shape {X.shape}"
+        )
+    try:
+        return list(X)
+    except TypeError:
+        raise TypeError(
+            f"expected a list of images or an array of images; got {type(X).__name__}"
+        ) from None
+
+
+def _name(image, index):
+    """Return how to name ``image`` in an error: its path, or its position in the input."""
+    if isinstance(image, (str, bytes)) or hasattr(image, "__fspath__"):
+        return str(image)
+    return f"image {index}"
+
+
+def extract_ink(gray, ink="auto", prior=None):
+    """Return the ink of a gray image: 0 on paper, up to 1 on full ink, specks removed.
+
+    Parameters
+    ----------
+    gray : ndarray of shape (height, width)
+        Gray levels on any scale.
+    ink : {"auto", "dark", "light"}
+        Polarity of the ink; "auto" decides from the image.
+    prior : {"dark", "light"} or None
+        Polarity for images whose own is ambiguous; None: the majority of the area.
+
+    Returns
+    -------
+    ink : ndarray of shape (height, width), dtype float64
+    """
+    return _measure(gray, ink, prior).ink
+
+
+class _Measured:
+    """The ink of one image and where it lies in the image's frame."""
+
+    def __init__(self, ink, polarity, clear):
+        self.ink = ink
+        self.frame = ink.shape
+        self.polarity = polarity
+        self.clear = clear
+        rows, cols = _bounds(ink)
+        self.box = (rows[1] - rows[0], cols[1] - cols[0])
+        self.box_center = ((rows[0] + rows[1] - 1) / 2, (cols[0] + cols[1] - 1) / 2)
+
+    def reference(self, centering):
+        if centering == "mass":
+            return ndi.center_of_mass(self.ink)
+        return self.box_center
+
+
+def _measure(gray, ink, prior):
+    """Return the separated ink of ``gray`` with its polarity; raise NoInkError if none."""
+    gray = np.asarray(gray, dtype=np.float64)
+    if gray.ndim != 2 or gray.size == 0:
+        raise ValueError(f"expected a 2-D image with pixels; got shape {gray.shape}")
+    if not np.all(np.isfinite(gray)):
+        raise ValueError("the image holds NaN or infinite pixels")
+    low, high = gray.min(), gray.max()
+    if not high > low:
+        raise NoInkError("the image is blank: every pixel has the same value")
+    flat = _flatten_paper((gray - low) / (high - low))
+    clear = True
+    if ink == "auto":
+        polarity, clear = _polarity(flat, prior)
+    else:
+        polarity = ink
+    x = -flat if polarity == "dark" else flat
+    threshold = threshold_otsu(x)
+    paper, strokes = x[x <= threshold], x[x > threshold]
+    paper_level, ink_level = np.median(paper), np.median(strokes)
+    noise = 1.4826 * np.median(np.abs(paper - paper_level))
+    if ink_level - paper_level <= MIN_CONTRAST_TO_NOISE * noise:
+        raise NoInkError(
+            "no ink stands out from the paper (a blank or noise-only page); crop the image "
+            "to the digit or check the file"
+        )
+    floor = min(paper_level + NOISE_WIDTHS * noise, (paper_level + ink_level) / 2)
+    result = np.clip((x - floor) / (ink_level - floor), 0, 1)
+    _remove_specks(result)
+    return _Measured(result, polarity, clear)
+
+
+def _polarity(gray, prior):
+    """Return ("dark" or "light" ink, whether the image itself decided it)."""
+    light = gray > threshold_otsu(gray)
+    border = np.concatenate([light[0], light[-1], light[1:-1, 0], light[1:-1, -1]])
+    for share, (low, high) in ((border.mean(), CLEAR_BORDER), (light.mean(), CLEAR_AREA)):
+        # Light paper around the digit means dark ink, and the other way round.
+        if share >= high:
+            return "dark", True
+        if share <= low:
+            return "light", True
+    if prior is not None:
+        return prior, False
+    return ("dark" if light.mean() > 0.5 else "light"), False
+
+
+def _flatten_paper(gray):
+    """Return ``gray`` minus a smooth surface fitted to its paper, evening the paper tone.
+
+    The surface is quadratic, so it follows shading and gradients of the paper but never
+    the strokes, and it is fitted robustly (pixels more than three noise widths off are left
+    out, three times over, starting from the most common gray level), so the ink, dark or light, does not pull it: the polarity is
+    decided afterwards, on the even page.
+    """
+    height, width = gray.shape
+    if min(height, width) < 16:
+        return gray
+    rows, cols = np.mgrid[-1 : 1 : height * 1j, -1 : 1 : width * 1j]
+    terms = np.stack([np.ones_like(rows), rows, cols, rows**2, rows * cols, cols**2], axis=-1)
+    terms, values = terms.reshape(-1, 6), gray.reshape(-1)
+    # A few thousand pixels pin down six coefficients; every pixel would be slow.
+    sample = np.arange(0, values.size, max(1, values.size // 8192))
+    # The fit starts from the gray levels near the most common one, the paper's, within half
+    # the interquartile range, and then widens to every pixel near the surface.
+    counts, edges = np.histogram(values[sample], bins=64)
+    mode = (edges[counts.argmax()] + edges[counts.argmax() + 1]) / 2
+    low, high = np.percentile(values[sample], [25, 75])
+    inliers = sample[np.abs(values[sample] - mode) <= max((high - low) / 2, edges[1] - edges[0])]
+    for _ in range(3):
+        coefficients, *_ = np.linalg.lstsq(terms[inliers], values[inliers], rcond=None)
+        residual = values[sample] - terms[sample] @ coefficients
+        spread = 1.4826 * np.median(np.abs(residual - np.median(residual)))
+        keep = np.abs(residual - np.median(residual)) <= NOISE_WIDTHS * spread + 1e-12
+        if keep.mean() < 0.5:
+            return gray
+        inliers = sample[keep]
+    return (values - terms @ coefficients).reshape(height, width)
+
+
+def _remove_specks(ink):
+    """Set to 0, in place, the connected pieces of ``ink`` too light to belong to the digit."""
+    labels, count = ndi.label(ink > 0, structure=np.ones((3, 3)))
+    if count <= 1:
+        return
+    mass = np.bincount(labels.ravel(), weights=ink.ravel())
+    mass[0] = 0
+    speck = mass < SPECK_FRACTION * mass.max()
+    speck[0] = False
+    ink[speck[labels]] = 0
+
+
+def _bounds(ink):
+    """Return ``((top, bottom), (left, right))``, the half-open bounding box of the ink."""
+    rows = np.flatnonzero(ink.any(axis=1))
+    cols = np.flatnonzero(ink.any(axis=0))
+    return (int(rows[0]), int(rows[-1]) + 1), (int(cols[0]), int(cols[-1]) + 1)
+
+
+def _majority_polarity(sample):
+    """Return the polarity most training images clearly show ("light" if none does)."""
+    dark = sum(m.clear and m.polarity == "dark" for m in sample)
+    light = sum(m.clear and m.polarity == "light" for m in sample)
+    return "dark" if dark > light else "light"
+
+
+def _is_framed(sample, centering):
+    """Return whether training images of one shape show one consistent framing."""
+    sizes = np.array([max(m.box) for m in sample], dtype=float)
+    typical = np.median(sizes)
+    tolerance = max(1.0, FRAMED_TOLERANCE * typical)
+    if np.mean(np.abs(sizes - typical) <= tolerance) < FRAMED_SHARE:
+        return False
+    scatter = _scatter(sample, _best_centering(sample, centering))
+    return scatter <= max(1.0, FRAMED_TOLERANCE * min(sample[0].frame))
+
+
+def _best_centering(sample, centering):
+    """Return the centering the training images follow: the one whose points scatter less."""
+    if centering != "auto":
+        return centering
+    return min(("mass", "box"), key=lambda how: _scatter(sample, how))
+
+
+def _scatter(sample, centering):
+    """Return how far, typically, the images' reference points lie from their median."""
+    points = np.array([m.reference(centering) for m in sample])
+    return float(np.median(np.linalg.norm(points - np.median(points, axis=0), axis=1)))
