@@ -1,5 +1,6 @@
 """CNNDigitClassifier: a scikit-learn classifier that trains a CNN through skorch."""
 
+import math
 import warnings
 from numbers import Integral, Real
 
@@ -20,6 +21,22 @@ from ._images import pixel_range, validate_images
 from ._networks import DigitCNN
 from ._persistence import save_model
 from ._training import BatchIterator
+
+# "auto" training settings for small datasets (see CNNDigitClassifier._schedule).
+MIN_AUTO_STEPS = 1000
+MAX_AUTO_EPOCHS = 100
+AUGMENT_BELOW = 10_000
+# Prefix of the output layer's tensors in DigitCNN's state dict: the layer a warm start with
+# new classes replaces.
+OUTPUT_LAYER = "head.4."
+
+#: Named sets of hyperparameters: ``CNNDigitClassifier(**PRESETS["accurate"])``. "fast" is the
+#: defaults; "accurate" trains a deeper, full-resolution network with augmentation for twice
+#: as many epochs (about 7 minutes on MNIST with 2 CPU cores, see BENCHMARKS.md).
+PRESETS = {
+    "fast": {},
+    "accurate": {"channels": (8, 16, 32, 64), "stem": "full", "augment": 1.0, "max_epochs": 16},
+}
 
 
 class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
@@ -45,9 +62,10 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
         Width of the dense layer between the convolutional stages and the output.
     dropout : float, default=0.1
         Dropout probability before the output layer.
-    augment : float, default=0.0
+    augment : float or "auto", default="auto"
         Strength of random affine augmentation during training (rotation up to 12 degrees,
-        scaling and shifts up to 10% at ``augment=1``); 0 turns it off.
+        scaling and shifts up to 10% at ``augment=1``); 0 turns it off. "auto" is 1 below
+        10,000 training images, where augmentation makes up for the missing data, else 0.
     stem : {"auto", "strided", "full"}, default="auto"
         First convolution: "strided" is a 4x4 convolution of stride 2, which halves the image
         size at once, so the next stage works on a quarter of the pixels; "full" is a 3x3
@@ -64,11 +82,14 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
         Label smoothing of the cross-entropy loss.
     batch_size : int or "auto", default="auto"
         Number of images per training step. "auto" takes ``n_train // 64`` clipped to
-        32..256, so small datasets still get enough steps per epoch.
-    max_epochs : int, default=8
+        16..256, so small datasets still get enough steps per epoch.
+    max_epochs : int or "auto", default="auto"
         Number of passes over the training data; the learning-rate schedule spans them.
-    patience : int, default=5
-        Stop after this many epochs without improvement of the validation loss.
+        "auto" is 8, or more on small datasets so that training takes at least 1,000
+        optimizer steps (at most 100 epochs): 200 images train for about 90 epochs.
+    patience : int or "auto", default="auto"
+        Stop after this many epochs without improvement of the validation loss. "auto" is
+        a quarter of the epochs, at least 5.
     validation_fraction : float, default=0.1
         Fraction of the training data held out, stratified, for early stopping. With 0, or
         too little data to give every class a sample on both sides, all data is used for
@@ -84,6 +105,13 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
     callbacks : list of skorch callbacks, default=None
         Extra skorch callbacks run during training, after the learning-rate schedule and
         early stopping, e.g. ``skorch.callbacks.ProgressBar()``.
+    warm_start : bool, default=False
+        When True and the classifier is fitted (or loaded with :func:`skdigits.load`), the
+        next ``fit`` starts from the current weights instead of new random ones, to
+        fine-tune a model on new images. The images must have the fitted image shape; they
+        are scaled by the fitted pixel range. If the classes differ, the output layer is
+        replaced by a new one for the new classes and everything else is kept. The
+        learning-rate schedule and early stopping start afresh over ``max_epochs``.
 
     Attributes
     ----------
@@ -107,6 +135,8 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
         last epoch without validation.
     n_iter_ : int
         Number of epochs run.
+    epochs_ : int
+        Number of epochs planned, ``max_epochs`` resolved ("auto" depends on the data size).
 
     See Also
     --------
@@ -131,20 +161,21 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
         "channels": [tuple, list],
         "hidden_units": [Interval(Integral, 1, None, closed="left")],
         "dropout": [Interval(Real, 0, 1, closed="left")],
-        "augment": [Interval(Real, 0, None, closed="left")],
+        "augment": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
         "stem": [StrOptions({"auto", "strided", "full"})],
         "image_shape": [tuple, list, None],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "label_smoothing": [Interval(Real, 0, 1, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
-        "max_epochs": [Interval(Integral, 1, None, closed="left")],
-        "patience": [Interval(Integral, 1, None, closed="left")],
+        "max_epochs": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "patience": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "validation_fraction": [Interval(Real, 0, 1, closed="left")],
         "device": [str],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "callbacks": [list, None],
+        "warm_start": ["boolean"],
     }
 
     def __init__(
@@ -153,20 +184,21 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
         channels=(16, 16, 64),
         hidden_units=128,
         dropout=0.1,
-        augment=0.0,
+        augment="auto",
         stem="auto",
         image_shape=None,
         lr=5e-3,
         weight_decay=5e-4,
         label_smoothing=0.1,
         batch_size="auto",
-        max_epochs=8,
-        patience=5,
+        max_epochs="auto",
+        patience="auto",
         validation_fraction=0.1,
         device="auto",
         random_state=None,
         verbose=0,
         callbacks=None,
+        warm_start=False,
     ):
         self.channels = channels
         self.hidden_units = hidden_units
@@ -185,6 +217,7 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
         self.callbacks = callbacks
+        self.warm_start = warm_start
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
@@ -210,47 +243,94 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
                 f"channels must be a non-empty sequence of positive ints; got {self.channels!r}"
             )
         device = _resolve_device(self.device)
-        X, y = validate_images(self, X, y, reset=True)
+        previous = self.net_ if self.warm_start and hasattr(self, "net_") else None
+        if previous is None:
+            X, y = validate_images(self, X, y, reset=True)
+        else:
+            # Fine-tuning: the network expects the image shape and pixel scale it learned.
+            X, y = validate_images(self, X, y, reset=False)
         if self.stem == "strided" and min(self.image_shape_) < 4:
             raise ValueError(
                 f"stem='strided' needs images of at least 4x4 pixels; these are "
                 f"{self.image_shape_[0]}x{self.image_shape_[1]}. Use stem='auto' or 'full'."
             )
         check_classification_targets(y)
-        self.classes_, y = np.unique(y, return_inverse=True)
-        if len(self.classes_) < 2:
+        classes, y = np.unique(y, return_inverse=True)
+        if len(classes) < 2:
             raise ValueError(
                 f"{type(self).__name__} needs samples of at least 2 classes, but the data "
-                f"contains only one class: {self.classes_[0]!r}"
+                f"contains only one class: {classes[0]!r}"
             )
-        self.pixel_range_ = pixel_range(X)
+        if previous is None:
+            self.pixel_range_ = pixel_range(X)
         rng = check_random_state(self.random_state)
+        self.classes_ = classes
         train, valid = self._split(y, rng)
 
-        batch_size = self.batch_size
-        if batch_size == "auto":
-            batch_size = min(256, max(32, len(train) // 64))
+        batch_size, epochs, patience, augment = self._schedule(len(train))
         net = self._new_net(
             device,
+            augment=augment,
+            max_epochs=epochs,
             batch_size=batch_size,
             iterator_train__shuffle=True,
             train_split=None if valid is None else predefined_split(Dataset(X[valid], y[valid])),
-            callbacks=self._callbacks(len(train), batch_size, validate=valid is not None),
+            callbacks=self._callbacks(
+                len(train), batch_size, epochs, patience, validate=valid is not None
+            ),
         )
         with torch.random.fork_rng(devices=_cuda_devices(device)):
             # A private RNG stream: fitting never disturbs the user's global torch seed.
             torch.manual_seed(rng.randint(2**31))
+            if previous is not None:
+                _start_from(net, previous)
             net.fit(X[train], y[train])
-        self._warn_if_interrupted(net)
+        self._warn_if_interrupted(net, epochs)
         self.net_ = net
         self.history_ = net.history
         self.n_iter_ = len(net.history)
         stopping = dict(net.callbacks_).get("early_stopping")
         # The epoch whose weights early stopping restored; the last one without validation.
         self.best_epoch_ = stopping.best_epoch_ if stopping is not None else self.n_iter_
+        if valid is not None:
+            self._warn_if_not_learned(y[valid], len(train))
         return self
 
-    def _warn_if_interrupted(self, net):
+    def _schedule(self, n_train):
+        """Return the batch size, epochs, patience and augmentation, "auto" resolved.
+
+        Small datasets get smaller batches, more epochs (at least ``MIN_AUTO_STEPS``
+        optimizer steps) and augmentation: with the settings that suit MNIST, a few hundred
+        images get a few dozen steps and the network never leaves its initial guess.
+        """
+        batch_size = self.batch_size
+        if batch_size == "auto":
+            batch_size = min(256, max(16, n_train // 64))
+        epochs = self.max_epochs
+        if epochs == "auto":
+            steps = len(BatchIterator(range(n_train), batch_size, shuffle=True))
+            epochs = min(MAX_AUTO_EPOCHS, max(8, math.ceil(MIN_AUTO_STEPS / steps)))
+        patience = max(5, epochs // 4) if self.patience == "auto" else self.patience
+        augment = self.augment
+        if augment == "auto":
+            augment = 1.0 if n_train < AUGMENT_BELOW else 0.0
+        return batch_size, epochs, patience, augment
+
+    def _warn_if_not_learned(self, y_valid, n_train):
+        """Warn when the kept epoch predicts held-out images no better than a constant would."""
+        accuracy = self.history_[self.best_epoch_ - 1]["valid_acc"]
+        constant = np.bincount(y_valid).max() / len(y_valid)
+        if accuracy <= constant:
+            warnings.warn(
+                f"the classifier did not learn: its held-out accuracy ({accuracy:.3f}) is no "
+                f"better than always predicting the most common class ({constant:.3f}). "
+                f"{n_train} training images may be too few to learn from; add images, or "
+                "fine-tune a pretrained model (warm_start=True)",
+                UserWarning,
+                stacklevel=3,
+            )
+
+    def _warn_if_interrupted(self, net, epochs):
         """Warn when Ctrl-C ended training, dropping the epoch it cut short from the history.
 
         skorch stops training on KeyboardInterrupt and early stopping restores the best
@@ -262,15 +342,15 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
             del history[-1]
         stopping = dict(net.callbacks_).get("early_stopping")
         stopped_early = stopping is not None and stopping.misses_ >= stopping.patience
-        if len(history) < self.max_epochs and not stopped_early:
+        if len(history) < epochs and not stopped_early:
             warnings.warn(
-                f"training was interrupted after {len(history)} of {self.max_epochs} epochs; "
+                f"training was interrupted after {len(history)} of {epochs} epochs; "
                 "the classifier keeps the best weights seen so far",
                 UserWarning,
                 stacklevel=3,
             )
 
-    def _new_net(self, device, **kwargs):
+    def _new_net(self, device, augment=0.0, max_epochs=1, **kwargs):
         """Return an unfitted skorch net for the fitted image shape, classes and pixel range."""
         return NeuralNetClassifier(
             module=DigitCNN,
@@ -279,7 +359,7 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
             module__channels=tuple(self.channels),
             module__hidden_units=self.hidden_units,
             module__dropout=self.dropout,
-            module__augment=self.augment,
+            module__augment=augment,
             module__stem=self.stem,
             module__pixel_low=self.pixel_range_[0],
             module__pixel_span=self.pixel_range_[1],
@@ -288,7 +368,7 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
             optimizer=torch.optim.AdamW,
             optimizer__weight_decay=self.weight_decay,
             lr=self.lr,
-            max_epochs=self.max_epochs,
+            max_epochs=max_epochs,
             iterator_train=BatchIterator,
             iterator_valid=BatchIterator,
             # Batches of a few hundred images keep activations in the CPU caches when
@@ -311,20 +391,20 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
         )
         return next(splitter.split(everything, y))
 
-    def _callbacks(self, n_train, batch_size, validate):
+    def _callbacks(self, n_train, batch_size, epochs, patience, validate):
         """Return the skorch callbacks: the learning-rate schedule and early stopping."""
         steps_per_epoch = len(BatchIterator(range(n_train), batch_size, shuffle=True))
         schedule = LRScheduler(
             policy=torch.optim.lr_scheduler.OneCycleLR,
             max_lr=self.lr,
-            total_steps=self.max_epochs * steps_per_epoch,
+            total_steps=epochs * steps_per_epoch,
             step_every="batch",
         )
         callbacks = [("lr_schedule", schedule)]
         if validate:
             # threshold=0: any improvement counts, as in the history's valid_loss_best.
             stopping = EarlyStopping(
-                monitor="valid_loss", patience=self.patience, threshold=0, load_best=True
+                monitor="valid_loss", patience=patience, threshold=0, load_best=True
             )
             callbacks.append(("early_stopping", stopping))
         return callbacks + list(self.callbacks or [])
@@ -411,6 +491,27 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         save_model(self, path)
         return self
+
+
+def _start_from(net, previous):
+    """Initialize ``net`` with the weights of the fitted net ``previous``, for warm starts.
+
+    Every tensor is copied except those of the output layer when the number of classes
+    changed: that layer keeps its fresh random weights.
+    """
+    net.initialize()
+    new, old = net.module_.state_dict(), previous.module_.state_dict()
+    output = {name for name in new if name.startswith(OUTPUT_LAYER)}
+    differing = {name for name in new if name not in old or old[name].shape != new[name].shape}
+    if differing - output or old.keys() - new.keys():
+        raise ValueError(
+            "warm_start=True needs the network the classifier was fitted with; channels, "
+            "hidden_units or stem changed. Set them back, or set warm_start=False to train "
+            "a new network"
+        )
+    net.module_.load_state_dict({k: v for k, v in old.items() if k not in differing}, strict=False)
+    # skorch re-initializes the module in fit unless told to continue.
+    net.set_params(warm_start=True)
 
 
 def _resolve_device(device):

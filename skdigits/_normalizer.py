@@ -155,11 +155,45 @@ class DigitNormalizer(TransformerMixin, BaseEstimator):
             The fitted normaliser.
         """
         images = as_image_list(X)
-        if not images:
+        step = max(1, len(images) // FIT_SAMPLE)
+        self._learn([read_ink(images, i, self.ink, None) for i in range(0, len(images), step)])
+        return self
+
+    def fit_transform(self, X, y=None):
+        """Learn the framing of ``X`` and return ``X`` normalised, reading each image once.
+
+        Parameters
+        ----------
+        X : list of images, or array-like of shape (n_samples, n_pixels), \
+                (n_samples, height, width) or (n_samples, height, width, channels)
+            Image files, PIL images or arrays of any sizes; flat rows are square images.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        images : ndarray of shape (n_samples, height, width), dtype float32
+            Ink from 0 (paper) to 1 (full ink), in frames of ``image_shape_``.
+        """
+        images = as_image_list(X)
+        if len(images) > FIT_SAMPLE:
+            return self.fit(images).transform(images)
+        self._validate_params()
+        measured = [read_ink(images, i, self.ink, None) for i in range(len(images))]
+        self._learn(measured)
+        out = np.zeros((len(images), *self.image_shape_), dtype=np.float32)
+        for i, m in enumerate(measured):
+            if not m.clear and m.polarity != self.ink_:
+                # Ambiguous images take the training images' polarity, as in transform.
+                m = read_ink(images, i, self.ink_, None)
+            out[i] = self._frame(m.ink)
+        return out
+
+    def _learn(self, sample):
+        """Set the fitted attributes from the measured training images ``sample``."""
+        if not sample:
             raise ValueError("DigitNormalizer needs at least one image to fit")
         shape = None if self.image_shape is None else check_image_shape(self.image_shape)
-        step = max(1, len(images) // FIT_SAMPLE)
-        sample = [_measure(read_gray(image), self.ink, prior=None) for image in images[::step]]
         self.ink_ = self.ink if self.ink != "auto" else _majority_polarity(sample)
         in_shapes = {m.frame for m in sample}
         framed = len(in_shapes) == 1 and _is_framed(sample, self.centering)
@@ -183,7 +217,6 @@ class DigitNormalizer(TransformerMixin, BaseEstimator):
                 f"box={self.box_} does not fit in images of shape {self.image_shape_}; "
                 "use a smaller box or a larger image_shape"
             )
-        return self
 
     def transform(self, X):
         """Return the images of ``X`` normalised: light ink on black, framed as in ``fit``.
@@ -202,12 +235,8 @@ class DigitNormalizer(TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         images = as_image_list(X)
         out = np.zeros((len(images), *self.image_shape_), dtype=np.float32)
-        for i, image in enumerate(images):
-            try:
-                ink = extract_ink(read_gray(image), self.ink, prior=self.ink_)
-            except NoInkError as error:
-                raise NoInkError(f"{_name(image, i)}: {error}") from None
-            out[i] = self._frame(ink)
+        for i in range(len(images)):
+            out[i] = self._frame(read_ink(images, i, self.ink, self.ink_).ink)
         return out
 
     def _frame(self, ink):
@@ -266,30 +295,24 @@ def as_image_list(X):
         ) from None
 
 
+def read_ink(images, index, ink, prior):
+    """Return the measured ink of ``images[index]``; errors name the file or the position."""
+    image = images[index]
+    try:
+        return _measure(read_gray(image), ink, prior)
+    except NoInkError as error:
+        raise NoInkError(f"{_name(image, index)}: {error}") from None
+    except (ValueError, TypeError) as error:
+        if isinstance(image, (str, bytes)) or hasattr(image, "__fspath__"):
+            raise  # the reader's errors name the file already
+        raise type(error)(f"{_name(image, index)}: {error}") from None
+
+
 def _name(image, index):
     """Return how to name ``image`` in an error: its path, or its position in the input."""
     if isinstance(image, (str, bytes)) or hasattr(image, "__fspath__"):
         return str(image)
     return f"image {index}"
-
-
-def extract_ink(gray, ink="auto", prior=None):
-    """Return the ink of a gray image: 0 on paper, up to 1 on full ink, specks removed.
-
-    Parameters
-    ----------
-    gray : ndarray of shape (height, width)
-        Gray levels on any scale.
-    ink : {"auto", "dark", "light"}
-        Polarity of the ink; "auto" decides from the image.
-    prior : {"dark", "light"} or None
-        Polarity for images whose own is ambiguous; None: the majority of the area.
-
-    Returns
-    -------
-    ink : ndarray of shape (height, width), dtype float64
-    """
-    return _measure(gray, ink, prior).ink
 
 
 class _Measured:
@@ -361,9 +384,10 @@ def _flatten_paper(gray):
     """Return ``gray`` minus a smooth surface fitted to its paper, evening the paper tone.
 
     The surface is quadratic, so it follows shading and gradients of the paper but never
-    the strokes, and it is fitted robustly (pixels more than three noise widths off are left
-    out, three times over, starting from the most common gray level), so the ink, dark or light, does not pull it: the polarity is
-    decided afterwards, on the even page.
+    the strokes, and it is fitted robustly (starting from the pixels near the most common
+    gray level, then leaving out those more than three noise widths off, three times over),
+    so the ink, dark or light, does not pull it: the polarity is decided afterwards, on the
+    even page.
     """
     height, width = gray.shape
     if min(height, width) < 16:

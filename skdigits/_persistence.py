@@ -1,8 +1,11 @@
-"""Safe model files: a fitted CNNDigitClassifier in one file that holds data, never code.
+"""Safe model files: a fitted digit model in one file that holds data, never code.
+
+A model file stores a fitted CNNDigitClassifier, or a fitted pipeline of a DigitNormalizer
+and a CNNDigitClassifier, with optional JSON metadata from the caller.
 
 Pickle and joblib files rebuild objects by importing and calling whatever the file names, so
 loading one runs code chosen by whoever wrote it. A ``.skd`` model file holds only numbers and
-text, and :func:`load` builds the classifier itself; nothing named in the file is ever imported,
+text, and :func:`load` builds the model itself; nothing named in the file is ever imported,
 looked up or called.
 
 Layout (integers little-endian)::
@@ -15,9 +18,14 @@ Layout (integers little-endian)::
     52      n     payload: a standard safetensors blob
 
 The payload holds the network's state dict, and in its header's ``__metadata__["skdigits"]`` a
-JSON description of everything else: format name and version, library versions,
-hyperparameters, fitted attributes and the training history. It is a valid safetensors file,
-so other tools can read the weights after skipping the 52-byte header.
+JSON description of everything else: format name and version, library versions, the
+classifier's hyperparameters, fitted attributes and training history, then (format version 2)
+the pipeline, if any: its step names and the normaliser's parameters and fitted attributes,
+and the caller's metadata. It is a valid safetensors file, so other tools can read the weights
+after skipping the 52-byte header.
+
+Format versions: 1 stored a classifier only. 2 adds ``"pipeline"`` (null for a classifier)
+and ``"metadata"``, and describes the classifier exactly as 1 did, so one reader serves both.
 
 Why this design:
 
@@ -26,7 +34,9 @@ Why this design:
   anywhere.
 - Everything else as JSON: ``json.loads`` builds only dicts, lists, strings, numbers, bools and
   None. The loader reads the keys it knows and checks their types; an unknown parameter or a
-  value of the wrong type is an error rather than something to interpret.
+  value of the wrong type is an error rather than something to interpret. The two steps a
+  pipeline may hold are fixed, so the file names no class: it says whether there is a
+  normaliser, and the loader knows which class that is.
 - The version is read before anything else the layout could change, so a file from a newer
   skdigits says "upgrade skdigits" instead of failing to parse.
 - The SHA-256 and the length detect any flipped byte or truncation before anything is parsed.
@@ -40,7 +50,9 @@ Why this design:
 """
 
 import hashlib
+import inspect
 import json
+import math
 import os
 import secrets
 import struct
@@ -51,38 +63,119 @@ import sklearn
 import skorch
 import torch
 from safetensors import SafetensorError
+from sklearn.pipeline import Pipeline
+from sklearn.utils.validation import check_is_fitted
 from skorch.history import History
+
+from ._normalizer import DigitNormalizer
 
 MAGIC = b"SKDIGITS"
 FORMAT_NAME = "skdigits-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+# Caller's metadata is for provenance and such, not data sets: beyond this it belongs in a
+# file of its own. The depth bound keeps reading it far from Python's recursion limit.
+MAX_METADATA_BYTES = 1_000_000
+MAX_METADATA_DEPTH = 32
 
 _HEADER = struct.Struct("<8sIQ32s")  # magic, format version, payload length, SHA-256
 _METADATA_KEY = "skdigits"
+_SUPPORTED = (
+    "a fitted CNNDigitClassifier, or a fitted Pipeline of exactly two steps: a DigitNormalizer "
+    "then a CNNDigitClassifier"
+)
+
+
+def save(model, path, *, metadata=None):
+    """Write a fitted classifier or pipeline to ``path`` as one safe model file.
+
+    The file holds the network weights (safetensors) and everything else as JSON; it is
+    written to a temporary file and renamed, so an existing file is never left half-written.
+    Read it back with :func:`skdigits.load`, which never runs code from the file, unlike
+    pickle.
+
+    Parameters
+    ----------
+    model : CNNDigitClassifier or Pipeline
+        A fitted classifier, or a fitted :class:`~sklearn.pipeline.Pipeline` whose steps are
+        a :class:`DigitNormalizer` then a :class:`CNNDigitClassifier`, under any step names
+        (as :func:`~sklearn.pipeline.make_pipeline` makes). The pipeline's ``memory`` and
+        ``verbose`` settings are not stored.
+    path : str or path-like
+        Where to write the file; an existing file is replaced only once the new one is
+        completely written.
+    metadata : dict, default=None
+        Anything to keep with the model, such as where it came from or which images were
+        held out: a dict with string keys, and values None, bool, int, float, str, list or
+        dict, nested at most 32 levels deep and at most 1 MB as JSON. Tuples are stored as
+        lists and numpy scalars as Python numbers. :func:`skdigits.load` returns it with
+        ``return_metadata=True``.
+
+    Raises
+    ------
+    TypeError
+        If ``model`` is neither of the supported kinds, or ``metadata`` holds a value JSON
+        cannot store.
+    sklearn.exceptions.NotFittedError
+        If the classifier or the normaliser is not fitted.
+    ValueError
+        If ``metadata`` is too large or too deeply nested, or the normaliser frames images
+        in another shape than the classifier was fitted on.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> from tempfile import TemporaryDirectory
+    >>> from sklearn.pipeline import make_pipeline
+    >>> import skdigits
+    >>> from skdigits.datasets import load_digits
+    >>> X, y = load_digits()
+    >>> model = make_pipeline(
+    ...     skdigits.DigitNormalizer(),
+    ...     skdigits.CNNDigitClassifier(channels=(8, 16), max_epochs=2, random_state=0),
+    ... ).fit(X[:300], y[:300])
+    >>> with TemporaryDirectory() as folder:
+    ...     path = Path(folder) / "digits.skd"
+    ...     skdigits.save(model, path, metadata={"trained_on": "digits 0 to 299"})
+    ...     loaded, metadata = skdigits.load(path, return_metadata=True)
+    >>> metadata
+    {'trained_on': 'digits 0 to 299'}
+    >>> bool((loaded.predict_proba(X) == model.predict_proba(X)).all())
+    True
+    """
+    names, normalizer, clf = _split_model(model)
+    check_is_fitted(clf)
+    pipeline = None
+    if normalizer is not None:
+        check_is_fitted(normalizer)
+        _check_steps_agree(normalizer, clf)
+        pipeline = {"steps": names, "normalizer": _describe_normalizer(normalizer)}
+    metadata = {} if metadata is None else metadata
+    _check_metadata(metadata)
+    state = {
+        name: tensor.detach().cpu().contiguous()
+        for name, tensor in clf.net_.module_.state_dict().items()
+    }
+    description = {**_describe(clf), "pipeline": pipeline, "metadata": metadata}
+    text = json.dumps(description, default=_plain_scalar)
+    payload = safetensors.torch.save(state, metadata={_METADATA_KEY: text})
+    _write_atomically(path, _pack(payload))
 
 
 def save_model(estimator, path):
-    """Write a fitted classifier to ``path`` as one safe model file.
+    """Write a fitted classifier to ``path``: what :meth:`CNNDigitClassifier.save` calls.
 
     Parameters
     ----------
     estimator : CNNDigitClassifier
         A fitted classifier.
     path : str or path-like
-        Where to write the file; an existing file is replaced only once the new one is
-        completely written.
+        Where to write the file.
     """
-    state = {
-        name: tensor.detach().cpu().contiguous()
-        for name, tensor in estimator.net_.module_.state_dict().items()
-    }
-    description = json.dumps(_describe(estimator), default=_plain_scalar)
-    payload = safetensors.torch.save(state, metadata={_METADATA_KEY: description})
-    _write_atomically(path, _pack(payload))
+    save(estimator, path)
 
 
-def load(path, device="cpu"):
-    """Return the fitted classifier stored in a model file written by ``save``.
+def load(path, device="cpu", *, return_metadata=False):
+    """Return the fitted classifier or pipeline stored in a model file.
 
     Loading runs no code from the file: it never unpickles and never imports, looks up or
     calls anything the file names, so a model file from an untrusted source can hold a bad
@@ -91,18 +184,25 @@ def load(path, device="cpu"):
     Parameters
     ----------
     path : str or path-like
-        A file written by :meth:`CNNDigitClassifier.save`.
+        A file written by :func:`skdigits.save` or :meth:`CNNDigitClassifier.save`.
     device : str, default="cpu"
         Torch device to predict on: "cpu", "cuda", "cuda:N", or "auto" for a CUDA GPU when
         one is available. Models saved on a GPU load on any device. The ``device``
         hyperparameter keeps its saved value and is used only when the model is refitted.
+    return_metadata : bool, default=False
+        Whether to return the metadata saved with the model as well.
 
     Returns
     -------
-    clf : CNNDigitClassifier
-        The fitted classifier, predicting exactly as the saved one did, with the same
-        hyperparameters except those that held objects: a ``random_state`` RandomState and
-        ``callbacks`` come back as None.
+    model : CNNDigitClassifier or Pipeline
+        The fitted model, predicting exactly as the saved one did: a classifier, or for a
+        saved pipeline a :class:`~sklearn.pipeline.Pipeline` of a fitted
+        :class:`DigitNormalizer` and the classifier, under the saved step names. The
+        hyperparameters are the saved ones except those that held objects: a
+        ``random_state`` RandomState and ``callbacks`` come back as None.
+    metadata : dict
+        Only with ``return_metadata=True``: the metadata given to :func:`skdigits.save`,
+        as JSON gives it back (tuples as lists); ``{}`` if none was given.
 
     Raises
     ------
@@ -130,28 +230,66 @@ def load(path, device="cpu"):
     True
     """
     # Imported here because _classifier imports save_model from this module.
-    from ._classifier import CNNDigitClassifier, _resolve_device
+    from ._classifier import _resolve_device
 
     device = _resolve_device(device)
     with open(path, "rb") as file:
         data = file.read()
     try:
-        state, description = _read_payload(_unpack(data))
-        _check_format(description)
-        stored_params = _field(description, "params", _is_dict, "an object")
-        clf = CNNDigitClassifier(**_params(stored_params, CNNDigitClassifier().get_params()))
-        clf._validate_params()
-        attributes = _field(description, "attributes", _is_dict, "an object")
-        for name, value in _fitted_attributes(attributes).items():
-            setattr(clf, name, value)
-        clf.net_ = _restore_net(clf, state, device)
+        version, payload = _unpack(data)
+        state, description = _read_payload(payload)
+        _check_format(description, version)
+        if version == 1:
+            # Version 1 stored a classifier and nothing else.
+            pipeline, metadata = None, {}
+        else:
+            pipeline = _field(description, "pipeline", _is_dict_or_none, "null or an object")
+            metadata = _stored_metadata(description)
+        # The normaliser is read first: checking its fields costs nothing, building the
+        # classifier's network does.
+        steps = None if pipeline is None else _restore_pipeline_steps(pipeline)
+        clf = _restore_classifier(description, state, device)
+        model = clf if steps is None else _assemble_pipeline(*steps, clf)
     except ValueError as error:
         raise ValueError(f"cannot load {os.fspath(path)!r}: {error}") from None
-    return clf
+    return (model, metadata) if return_metadata else model
+
+
+def _split_model(model):
+    """Return ``(step names, normaliser, classifier)``; the first two are None for a classifier.
+
+    Raises a TypeError for any other kind of model.
+    """
+    from ._classifier import CNNDigitClassifier  # imported here: _classifier imports us
+
+    if isinstance(model, CNNDigitClassifier):
+        return None, None, model
+    if isinstance(model, Pipeline):
+        steps = [step for _, step in model.steps]
+        if (
+            len(steps) == 2
+            and isinstance(steps[0], DigitNormalizer)
+            and isinstance(steps[1], CNNDigitClassifier)
+        ):
+            return [name for name, _ in model.steps], steps[0], steps[1]
+        kinds = ", ".join(type(step).__name__ for step in steps)
+        raise TypeError(f"skdigits can save {_SUPPORTED}; got a Pipeline of {kinds}")
+    raise TypeError(f"skdigits can save {_SUPPORTED}; got a {type(model).__name__}")
+
+
+def _check_steps_agree(normalizer, clf):
+    """Raise a ValueError unless the classifier takes the images the normaliser makes."""
+    if tuple(normalizer.image_shape_) != tuple(clf.image_shape_):
+        raise ValueError(
+            f"the DigitNormalizer's image_shape_ {tuple(normalizer.image_shape_)} differs from "
+            f"the CNNDigitClassifier's image_shape_ {tuple(clf.image_shape_)}, so the "
+            "classifier cannot predict the images the normalizer makes; fit the pipeline as "
+            "a whole"
+        )
 
 
 def _describe(estimator):
-    """Return the JSON-ready description of everything but the weights."""
+    """Return the JSON-ready description of the classifier: everything but the weights."""
     from . import __version__  # imported here: the package imports this module first
 
     params = estimator.get_params()
@@ -191,6 +329,70 @@ def _describe(estimator):
     }
 
 
+def _describe_normalizer(normalizer):
+    """Return the JSON-ready parameters and fitted attributes of a DigitNormalizer."""
+    return {
+        "params": normalizer.get_params(),
+        "attributes": {
+            "image_shape_": normalizer.image_shape_,
+            "box_": normalizer.box_,
+            "centering_": normalizer.centering_,
+            "center_": normalizer.center_,
+            "ink_": normalizer.ink_,
+            "framed_": normalizer.framed_,
+        },
+    }
+
+
+def _check_metadata(metadata):
+    """Raise a TypeError or ValueError unless ``metadata`` can be saved and read back."""
+    if not isinstance(metadata, dict):
+        raise TypeError(f"metadata must be a dict; got a {type(metadata).__name__}")
+    _check_json_value(metadata, "metadata", depth=1)
+    size = len(json.dumps(metadata, default=_plain_scalar).encode())
+    if size > MAX_METADATA_BYTES:
+        raise ValueError(
+            f"metadata takes {size:,} bytes as JSON, more than the {MAX_METADATA_BYTES:,} a "
+            "model file keeps; store large data in a file of its own and record its name"
+        )
+
+
+def _check_json_value(value, where, depth):
+    """Raise unless ``value``, found at ``where``, is JSON that reads back as it was written.
+
+    A TypeError for a value JSON cannot store; a ValueError for nesting deeper than
+    ``MAX_METADATA_DEPTH`` or an integer the loader rejects (beyond 64 bits).
+    """
+    if isinstance(value, np.generic):
+        # Stored as the Python scalar it stands for, as _plain_scalar writes it.
+        value = value.item()
+    if isinstance(value, (dict, list, tuple)) and depth > MAX_METADATA_DEPTH:
+        raise ValueError(f"{where} is nested more than {MAX_METADATA_DEPTH} levels deep")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise TypeError(f"{where} has the key {key!r:.80}; metadata keys must be str")
+            _check_json_value(item, f"{where}[{key!r:.80}]", depth + 1)
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            _check_json_value(item, f"{where}[{index}]", depth + 1)
+    elif isinstance(value, int):
+        if not _fits_int64(value):
+            raise ValueError(f"{where} is {value}, an integer beyond 64 bits; store it as str")
+    elif value is not None and not isinstance(value, (str, float)):
+        raise TypeError(
+            f"{where} is a {type(value).__name__}, which a model file cannot store; use None, "
+            "bool, int, float, str, list or dict (an array: its .tolist())"
+        )
+
+
+def _stored_metadata(description):
+    """Return the caller's metadata held in ``description``, checking its depth."""
+    metadata = _field(description, "metadata", _is_dict, "an object")
+    _check_json_value(metadata, "'metadata'", depth=1)
+    return metadata
+
+
 def _plain_scalar(value):
     """Return a numpy scalar as the Python scalar JSON can store (a ``json.dumps`` hook)."""
     if isinstance(value, np.generic):
@@ -205,7 +407,7 @@ def _pack(payload):
 
 
 def _unpack(data):
-    """Return the payload of a model file's bytes, once its header and checksum are checked."""
+    """Return the format version and payload of a model file's bytes, once checked."""
     if data[: len(MAGIC)] != MAGIC:
         raise ValueError(
             f"not a skdigits model file: it starts with {data[: len(MAGIC)]!r}, not {MAGIC!r}. "
@@ -232,7 +434,7 @@ def _unpack(data):
         raise ValueError(
             "checksum mismatch: the file is corrupted or was modified after it was saved"
         )
-    return payload
+    return version, payload
 
 
 def _read_payload(payload):
@@ -263,41 +465,90 @@ def _parse_int64(digits):
     # Every count, shape and label of a model fits; a larger one could only overflow later,
     # deep inside numpy or torch, with a less helpful error.
     value = int(digits)
-    if not -(2**63) <= value < 2**63:
+    if not _fits_int64(value):
         raise ValueError(f"its description holds an integer out of range: {digits:.40}")
     return value
 
 
-def _check_format(description):
-    """Raise a ValueError unless the description says it is this format, in this version."""
+def _check_format(description, version):
+    """Raise a ValueError unless the description is this format, in the header's version."""
     _field(description, "format", lambda name: name == FORMAT_NAME, repr(FORMAT_NAME))
     _field(
-        description, "format_version", lambda version: version == FORMAT_VERSION, FORMAT_VERSION
+        description,
+        "format_version",
+        lambda stated: stated == version,
+        f"{version}, the version in the file's header",
     )
 
 
-def _params(stored, known):
-    """Return the constructor arguments in ``stored``, with JSON lists back as tuples."""
+def _restore_classifier(description, state, device):
+    """Return the fitted CNNDigitClassifier that ``description`` and ``state`` describe."""
+    from ._classifier import CNNDigitClassifier  # imported here: _classifier imports us
+
+    stored_params = _field(description, "params", _is_dict, "an object")
+    checks = {
+        "channels": (_is_channels, "a non-empty list of positive ints"),
+        "image_shape": (_is_image_shape_param, "null or a list of two ints"),
+    }
+    clf = CNNDigitClassifier(**_params(stored_params, CNNDigitClassifier(), checks))
+    clf._validate_params()
+    attributes = _field(description, "attributes", _is_dict, "an object")
+    for name, value in _fitted_attributes(attributes).items():
+        setattr(clf, name, value)
+    clf.net_ = _restore_net(clf, state, device)
+    return clf
+
+
+def _restore_pipeline_steps(stored):
+    """Return the step names and the fitted DigitNormalizer a pipeline's description holds."""
+    names = _field(stored, "steps", _is_step_names, "two distinct names of pipeline steps")
+    described = _field(stored, "normalizer", _is_dict, "an object")
+    # The constraints of DigitNormalizer check the other parameters; these two they would
+    # let through (any list, a bool as box).
+    checks = {
+        "image_shape": (_is_shape_or_none, "null or a list of two positive ints"),
+        "box": (_is_positive_int_or_none, "null or a positive int"),
+    }
+    try:
+        stored_params = _field(described, "params", _is_dict, "an object")
+        normalizer = DigitNormalizer(**_params(stored_params, DigitNormalizer(), checks))
+        normalizer._validate_params()
+        attributes = _field(described, "attributes", _is_dict, "an object")
+        for name, value in _normalizer_attributes(attributes).items():
+            setattr(normalizer, name, value)
+    except ValueError as error:
+        raise ValueError(f"its DigitNormalizer: {error}") from None
+    return names, normalizer
+
+
+def _assemble_pipeline(names, normalizer, clf):
+    """Return the Pipeline of ``normalizer`` then ``clf``, once they are checked to agree."""
+    _check_steps_agree(normalizer, clf)
+    return Pipeline([(names[0], normalizer), (names[1], clf)])
+
+
+def _params(stored, estimator, checks):
+    """Return the constructor arguments of ``estimator`` in ``stored``, lists as tuples.
+
+    ``checks`` maps the parameters that need more than to be a JSON scalar (those holding
+    tuples, among others) to their check and a description of what it expects.
+    """
+    known = estimator.get_params()
     unknown = sorted(set(stored) - set(known))
     if unknown:
         raise ValueError(
             f"unknown parameters {unknown}; the file was modified or written by another "
             "version of skdigits"
         )
-    # JSON has no tuples: these two come back from lists.
-    tuples = {
-        "channels": (_is_channels, "a non-empty list of positive ints"),
-        "image_shape": (_is_image_shape_param, "null or a list of two ints"),
-    }
     # Parameters missing from the file keep their defaults, as in files written before the
-    # parameter existed; the check of the weights catches any difference that matters.
+    # parameter existed; for the classifier, the check of the weights catches any difference
+    # that matters.
     params = {}
     for name in stored:
-        if name in tuples:
-            value = _field(stored, name, *tuples[name])
-            params[name] = None if value is None else tuple(value)
-        else:
-            params[name] = _field(stored, name, _is_scalar, "a number, string, bool or null")
+        check, expected = checks.get(name, (_is_scalar, "a number, string, bool or null"))
+        value = _field(stored, name, check, expected)
+        # JSON has no tuples: parameters that hold them come back as lists.
+        params[name] = tuple(value) if isinstance(value, list) else value
     return params
 
 
@@ -320,6 +571,33 @@ def _fitted_attributes(stored):
         names = _field(stored, "feature_names_in_", _is_list_of_strings, "a list of strings")
         attributes["feature_names_in_"] = np.asarray(names, dtype=object)
     return attributes
+
+
+def _normalizer_attributes(stored):
+    """Return the fitted attributes of a DigitNormalizer in ``stored``, in their types."""
+    shape = tuple(_field(stored, "image_shape_", _is_shape, "a list of two positive ints"))
+    box = _field(
+        stored,
+        "box_",
+        lambda value: _is_positive_int(value) and value <= min(shape),
+        f"a positive int that fits in the frame {shape}",
+    )
+    center = _field(
+        stored,
+        "center_",
+        lambda point: _is_point_in(point, shape),
+        f"two finite numbers within the frame {shape}",
+    )
+    return {
+        "image_shape_": shape,
+        "box_": box,
+        "centering_": _field(
+            stored, "centering_", lambda c: c in ("mass", "box"), '"mass" or "box"'
+        ),
+        "center_": tuple(float(coordinate) for coordinate in center),
+        "ink_": _field(stored, "ink_", lambda ink: ink in ("dark", "light"), '"dark" or "light"'),
+        "framed_": _field(stored, "framed_", lambda framed: isinstance(framed, bool), "a bool"),
+    }
 
 
 def _classes(stored):
@@ -399,6 +677,10 @@ def _field(mapping, key, is_valid, expected):
     return value
 
 
+def _fits_int64(value):
+    return -(2**63) <= value < 2**63
+
+
 def _is_int(value):
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -409,6 +691,10 @@ def _is_number(value):
 
 def _is_positive_int(value):
     return _is_int(value) and value > 0
+
+
+def _is_positive_int_or_none(value):
+    return value is None or _is_positive_int(value)
 
 
 def _is_count(value):
@@ -423,6 +709,10 @@ def _is_dict(value):
     return isinstance(value, dict)
 
 
+def _is_dict_or_none(value):
+    return value is None or isinstance(value, dict)
+
+
 def _is_channels(value):
     return isinstance(value, list) and len(value) > 0 and all(map(_is_positive_int, value))
 
@@ -433,6 +723,37 @@ def _is_image_shape_param(value):
 
 def _is_shape(value):
     return isinstance(value, list) and len(value) == 2 and all(map(_is_positive_int, value))
+
+
+def _is_shape_or_none(value):
+    return value is None or _is_shape(value)
+
+
+def _is_point_in(value, shape):
+    """Return whether ``value`` is a list of two finite numbers within a frame of ``shape``."""
+    return (
+        isinstance(value, list)
+        and len(value) == 2
+        and all(
+            _is_number(c) and math.isfinite(c) and 0 <= c <= side
+            for c, side in zip(value, shape, strict=True)
+        )
+    )
+
+
+def _is_step_names(value):
+    """Return whether ``value`` is a list of two names a Pipeline accepts for its steps."""
+    # Pipeline checks its names only in fit; a loaded pipeline must already be valid.
+    reserved = inspect.signature(Pipeline).parameters
+    return (
+        isinstance(value, list)
+        and len(value) == 2
+        and value[0] != value[1]
+        and all(
+            isinstance(name, str) and name and "__" not in name and name not in reserved
+            for name in value
+        )
+    )
 
 
 def _is_pixel_range(value):

@@ -7,22 +7,37 @@ Examples
 --------
 .. code-block:: console
 
-    $ skdigits train --out digits-model.skd
-    $ skdigits evaluate digits-model.skd --confusion-matrix confusion.png
-    $ skdigits predict digits-model.skd my_digit.png --invert
+    $ skdigits predict photo.jpg scan.png                 # the bundled pretrained model
+    $ skdigits predict --number cheque.png                # a number of several digits
+    $ skdigits train --dataset my_digits/ --from pretrained --out mine.skd
+    $ skdigits evaluate mine.skd --dataset my_digits/     # the images train held out
     $ skdigits benchmark --dataset mnist --n-samples 5000 --cv 3
 """
 
 import argparse
+import contextlib
+import re
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+import torch
 from sklearn.metrics import accuracy_score, classification_report
 from sklearn.model_selection import train_test_split
+from sklearn.pipeline import Pipeline, make_pipeline
 
-from . import CNNDigitClassifier, __version__, datasets, load
+from . import (
+    PRESETS,
+    CNNDigitClassifier,
+    DigitNormalizer,
+    __version__,
+    datasets,
+    load,
+    load_pretrained,
+    read_numbers,
+    save,
+)
 from ._baselines import baseline_models, compare_models, format_scores
 
 __all__ = ["main", "match_pixel_range"]
@@ -32,6 +47,24 @@ _DATASET_HELP = (
     "'digits' (scikit-learn's bundled 8x8 digits), 'mnist' (the MNIST IDX files in "
     "--data-home) or the path of a folder with one sub-folder of images per class"
 )
+# Options of the classifier the command line sets, by their parameter names.
+_CNN_OPTIONS = (
+    "channels",
+    "max_epochs",
+    "batch_size",
+    "lr",
+    "augment",
+    "patience",
+    "validation_fraction",
+    "device",
+)
+# Fine-tuning starts from trained weights: a gentler peak learning rate than training from
+# scratch keeps what the model knows (see BENCHMARKS.md, "Your own images").
+FINE_TUNE_LR = 1e-3
+# predict shows a progress bar over files from this many on, in chunks of this size.
+PROGRESS_CHUNK = 64
+# skorch's epoch table colours its best values with ANSI escape codes.
+_ANSI_CODE = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def main(argv=None):
@@ -57,18 +90,58 @@ def main(argv=None):
         # callers and tests get the status without catching SystemExit.
         return exit_.code
     try:
-        args.run(args)
-    except (OSError, ValueError, ImportError) as exc:
+        if getattr(args, "threads", None) is not None:
+            _set_threads(args.threads)
+        with _plain_output():
+            args.run(args)
+    except (OSError, ValueError, TypeError, ImportError) as exc:
         print(f"{parser.prog}: error: {_message(exc)}", file=sys.stderr)
         return 1
     return 0
 
 
 def _message(exc):
-    """Return the message of ``exc``, without the ``[Errno N]`` prefix of system errors."""
+    """Return the message of ``exc``, on one line, without the ``[Errno N]`` prefix."""
     if isinstance(exc, OSError) and exc.strerror and exc.filename is not None:
         return f"{exc.strerror}: {exc.filename}"
-    return str(exc)
+    return " ".join(str(exc).split())
+
+
+def _set_threads(threads):
+    """Set the number of threads torch computes with."""
+    if threads < 1:
+        raise ValueError(f"--threads must be at least 1; got {threads}")
+    torch.set_num_threads(threads)
+
+
+@contextlib.contextmanager
+def _plain_output():
+    """Strip colour codes from what is printed to stdout unless it is a terminal."""
+    if sys.stdout.isatty():
+        yield
+        return
+
+    class Plain:
+        def __init__(self, stream):
+            self.stream = stream
+
+        def write(self, text):
+            return self.stream.write(_ANSI_CODE.sub("", text))
+
+        def __getattr__(self, name):
+            return getattr(self.stream, name)
+
+    with contextlib.redirect_stdout(Plain(sys.stdout)):
+        yield
+
+
+def _progress(iterable, args, **kwargs):
+    """Return ``iterable`` wrapped in a progress bar when stderr is a terminal."""
+    if args.quiet or not sys.stderr.isatty():
+        return iterable
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, **kwargs)
 
 
 def match_pixel_range(image, pixel_range):
@@ -105,132 +178,277 @@ def match_pixel_range(image, pixel_range):
     return np.float32(low) + np.asarray(image, dtype=np.float32) / 255 * np.float32(span)
 
 
+def _predict_proba(model, X):
+    """Return the class probabilities of ``model`` for images or image files ``X``.
+
+    A model trained by ``skdigits train`` starts with a DigitNormalizer and reads anything.
+    A bare classifier (saved from Python) gets image files normalised into its image shape
+    and MNIST's 0..255 pixels mapped onto the scale it learned.
+    """
+    if isinstance(model, Pipeline):
+        return model.predict_proba(X)
+    if isinstance(X, list):
+        X = DigitNormalizer(image_shape=model.image_shape_).fit_transform(X) * 255
+    elif X.dtype == np.uint8:
+        X = match_pixel_range(X, model.pixel_range_)
+    return model.predict_proba(X)
+
+
+def _clf_of(model):
+    """Return the classifier of a model: itself, or the last step of a pipeline."""
+    return model[-1] if isinstance(model, Pipeline) else model
+
+
 def _train(args):
-    """Fit a classifier, report the best epoch, test accuracy and fit time, and save it."""
+    """Fit (or fine-tune) a model, report its best epoch, test accuracy and time, save it."""
     out_folder = Path(args.out).parent
     if not out_folder.is_dir():
         # Checked before training, which can take long, rather than when saving.
         raise FileNotFoundError(f"cannot write {args.out}: the folder {out_folder} does not exist")
+    if Path(args.out).is_dir():
+        raise ValueError(f"cannot write {args.out}: it is a folder; give a file name")
+    base = None
+    if args.from_model is not None:
+        base = _load_model(args.from_model)
+        if not isinstance(base, Pipeline):
+            raise ValueError(
+                f"{args.from_model} holds a bare classifier; --from needs a model written by "
+                "skdigits train (it keeps the normalisation its weights were trained with)"
+            )
+        if args.image_shape is not None:
+            raise ValueError("--image-shape cannot be changed when fine-tuning with --from")
     X, y = _load_dataset(args)
+    classes = np.unique(y)
+    if len(classes) < 2:
+        raise ValueError(
+            f"{args.dataset} holds images of one class only ({classes[0]!r}); training needs "
+            "at least two classes"
+        )
+    held_out = None
     if args.dataset == "mnist":
         # MNIST comes with its own test set, used here for reporting only.
         X_train, y_train = X, y
         X_test, y_test = _load_dataset(args, subset="test")
         test_set = "images of the MNIST test set"
-    else:
-        X_train, X_test, y_train, y_test = _split(X, y, args.test_size, args.random_state)
+    elif args.test_size > 0:
+        train, test = train_test_split(
+            np.arange(len(y)), test_size=args.test_size, stratify=y, random_state=args.random_state
+        )
+        X_train, y_train, X_test, y_test = _take(X, train), y[train], _take(X, test), y[test]
+        held_out = _describe_held_out(args.dataset, X, test)
         test_set = "held-out images"
-    clf = _classifier(args, verbose=0 if args.quiet else 1)
+    else:
+        X_train, y_train, X_test, y_test = X, y, None, None
+    options = _cnn_options(args)
     start = time.perf_counter()
-    clf.fit(X_train, y_train)
+    if base is None:
+        model = make_pipeline(
+            DigitNormalizer(image_shape=args.image_shape),
+            CNNDigitClassifier(**{**PRESETS[args.preset], **options}),
+        )
+        model.fit(X_train, y_train)
+    else:
+        model = base
+        normalizer, clf = model[0], model[-1]
+        fine_tuning = {"max_epochs": "auto", "patience": "auto", "augment": "auto"}
+        clf.set_params(warm_start=True, **{**fine_tuning, "lr": FINE_TUNE_LR, **options})
+        clf.fit(normalizer.transform(X_train), y_train)
     fit_time = time.perf_counter() - start
+    clf = model[-1]
     print(f"best epoch: {clf.best_epoch_} of {clf.n_iter_}")
-    print(f"test accuracy: {clf.score(X_test, y_test):.4f} on {len(y_test)} {test_set}")
+    if y_test is not None:
+        print(f"test accuracy: {model.score(X_test, y_test):.4f} on {len(y_test)} {test_set}")
     print(f"fit time: {fit_time:.1f} s")
-    clf.save(args.out)
+    save(model, args.out, metadata={"held_out": held_out} if held_out else None)
     print(f"model written to {args.out}")
 
 
+def _cnn_options(args):
+    """Return the classifier parameters given on the command line, and the fixed ones."""
+    options = {
+        name: getattr(args, name) for name in _CNN_OPTIONS if getattr(args, name) is not None
+    }
+    if "channels" in options:
+        options["channels"] = tuple(options["channels"])
+    quiet = args.quiet
+    callbacks = []
+    if not quiet and sys.stderr.isatty():
+        from skorch.callbacks import ProgressBar
+
+        callbacks.append(ProgressBar())
+    return {
+        **options,
+        "random_state": args.random_state,
+        "verbose": 0 if quiet else 1,
+        "callbacks": callbacks or None,
+    }
+
+
+def _take(X, indices):
+    """Return the images of ``X`` (an array or a list of files) at ``indices``."""
+    return [X[i] for i in indices] if isinstance(X, list) else X[indices]
+
+
+def _describe_held_out(dataset, X, test):
+    """Return what a model file records of the images train held out, to evaluate on them."""
+    if dataset == "digits":
+        return {"dataset": "digits", "indices": [int(i) for i in test]}
+    root = Path(dataset).resolve()
+    return {
+        "dataset": str(root),
+        "files": [Path(X[i]).resolve().relative_to(root).as_posix() for i in test],
+    }
+
+
+def _held_out(dataset, X, y, held_out):
+    """Return ``(X, y)`` restricted to the images recorded as held out, or None if not these."""
+    if not held_out:
+        return None
+    if dataset == "digits" and held_out.get("dataset") == "digits":
+        indices = np.asarray(held_out["indices"], dtype=np.int64)
+        return X[indices], y[indices]
+    if dataset in ("digits", "mnist") or str(Path(dataset).resolve()) != held_out.get("dataset"):
+        return None
+    root = Path(dataset).resolve()
+    index = {Path(path).resolve().relative_to(root).as_posix(): i for i, path in enumerate(X)}
+    missing = [name for name in held_out["files"] if name not in index]
+    if missing:
+        raise ValueError(
+            f"{len(missing)} of the images held out when the model was trained are no longer "
+            f"in {dataset}, e.g. {missing[0]}"
+        )
+    rows = [index[name] for name in held_out["files"]]
+    return [X[i] for i in rows], y[rows]
+
+
 def _evaluate(args):
-    """Print the accuracy and classification report of a saved model on a test set."""
-    clf = load(args.model)
-    X, y = _load_dataset(args, subset="test", image_shape=clf.image_shape_)
+    """Print the accuracy and classification report of a saved model on a dataset."""
+    model, metadata = _load_model(args.model, return_metadata=True)
+    X, y = _load_dataset(args, subset="test")
     if args.dataset == "mnist":
         test_set = "images of the MNIST test set"
-    elif args.test_size == 1:
-        test_set = "images"
     else:
-        random_state = _split_seed(args.random_state, clf)
-        _, X, _, y = _split(X, y, args.test_size, random_state)
-        test_set = f"held-out images (test size {args.test_size}, seed {random_state})"
-    if args.dataset != "digits":
-        # MNIST and image files hold 0..255 pixels; the model may have learned another scale.
-        X = match_pixel_range(X, clf.pixel_range_)
-    y_pred = clf.predict(X)
+        recorded = _held_out(args.dataset, X, y, metadata.get("held_out"))
+        if recorded is not None:
+            X, y = recorded
+            test_set = f"images held out when {args.model} was trained"
+        else:
+            test_set = "images"
+    proba = _predict_proba(model, X)
+    y_pred = _clf_of(model).classes_[proba.argmax(axis=1)]
     print(f"accuracy: {accuracy_score(y, y_pred):.4f} on {len(y)} {test_set}")
     # zero_division=0: a weak model that never predicts some class gets 0, not a warning.
     print(classification_report(y, y_pred, digits=4, zero_division=0))
     if args.confusion_matrix is not None:
         from .plotting import plot_confusion_matrix
 
-        plot_confusion_matrix(clf, X, y, path=args.confusion_matrix)
+        plot_confusion_matrix(_Predictions(y_pred), X, y, path=args.confusion_matrix)
         print(f"confusion matrix written to {args.confusion_matrix}")
 
 
+class _Predictions:
+    """Stands in for a classifier whose predictions are already known, for plotting."""
+
+    def __init__(self, y_pred):
+        self.y_pred = y_pred
+
+    def predict(self, X):
+        return self.y_pred
+
+
 def _predict(args):
-    """Print each image's path, predicted label and its probability, tab-separated."""
-    clf = load(args.model)
-    images = np.stack(
-        [
-            datasets.load_image(path, image_shape=clf.image_shape_, invert=args.invert)
-            for path in args.images
-        ]
-    )
-    proba = clf.predict_proba(match_pixel_range(images, clf.pixel_range_))
-    for path, label, probability in zip(
-        args.images, clf.classes_[proba.argmax(axis=1)], proba.max(axis=1), strict=True
-    ):
-        print(f"{path}\t{label}\t{probability:.4f}")
+    """Print each image's path, predicted label (or number) and its probability."""
+    for path in args.images:
+        if _is_model_file(path):
+            raise ValueError(f"{path} is a model file, not an image; pass it with --model {path}")
+    model = _load_model(args.model) if args.model is not None else load_pretrained()
+    ink = "dark" if args.invert else args.ink
+    if ink is not None:
+        if not isinstance(model, Pipeline):
+            raise ValueError(f"{args.model} holds no DigitNormalizer to apply --ink to")
+        model[0].set_params(ink=ink)
+    classes = _clf_of(model).classes_
+    chunks = [
+        args.images[start : start + PROGRESS_CHUNK]
+        for start in range(0, len(args.images), PROGRESS_CHUNK)
+    ]
+    if len(chunks) > 1:
+        chunks = _progress(chunks, args, unit="chunk", desc=f"{len(args.images)} images")
+    for paths in chunks:
+        if args.number:
+            labels, probability = read_numbers(model, paths)
+        else:
+            proba = _predict_proba(model, paths)
+            labels, probability = classes[proba.argmax(axis=1)], proba.max(axis=1)
+        for path, label, p in zip(paths, labels, probability, strict=True):
+            print(f"{path}\t{label}\t{p:.4f}")
+
+
+def _is_model_file(path):
+    """Return whether ``path`` is a skdigits model file (given where an image belongs)."""
+    from ._persistence import MAGIC
+
+    try:
+        with open(path, "rb") as file:
+            return file.read(len(MAGIC)) == MAGIC
+    except OSError:
+        return False
+
+
+def _load_model(name, return_metadata=False):
+    """Return the model ``name`` names: "pretrained" or a model file (and its metadata)."""
+    if name == "pretrained":
+        model = load_pretrained()
+        return (model, {}) if return_metadata else model
+    return load(name, return_metadata=return_metadata)
 
 
 def _benchmark(args):
     """Print the cross-validated accuracy and fit time of the CNN and the baselines."""
-    X, y = _load_dataset(args)
+    if args.dataset in ("digits", "mnist"):
+        X, y = _load_dataset(args)
+    else:
+        # The baselines take rows of pixels of one size: folder images are normalised.
+        X, y = datasets.load_image_folder(
+            _folder(args.dataset), image_shape=args.image_shape, normalize=True
+        )
     if args.n_samples is not None and args.n_samples < len(y):
         X, _, y, _ = train_test_split(
             X, y, train_size=args.n_samples, stratify=y, random_state=args.random_state
         )
-    # The baselines take rows of pixels; the CNN is told the shape of images from a folder,
-    # which may not be square.
     image_shape = X.shape[1:] if X.ndim == 3 else None
     X = X.reshape(len(X), -1)
+    options = _cnn_options(args)
     models = {
-        "CNNDigitClassifier": _classifier(args, image_shape=image_shape),
+        "CNNDigitClassifier": CNNDigitClassifier(
+            **{**PRESETS[args.preset], **options, "verbose": 0, "image_shape": image_shape}
+        ),
         **baseline_models(args.random_state),
     }
     print(f"{args.cv}-fold cross-validation on {len(y)} images of {args.dataset}")
     print(format_scores(compare_models(models, X, y, cv=args.cv)))
 
 
-def _load_dataset(args, subset="train", image_shape=None):
+def _load_dataset(args, subset="train"):
     """Return ``(X, y)`` of ``--dataset``: MNIST's ``subset``, the bundled digits or a folder.
 
-    ``image_shape`` resizes the images of a folder.
+    A folder gives the list of its image files, read when the model needs them.
     """
     if args.dataset == "mnist":
         return datasets.load_mnist(subset, args.data_home)
     if args.dataset == "digits":
         return datasets.load_digits()
-    if Path(args.dataset).is_dir():
-        return datasets.load_image_folder(args.dataset, image_shape=image_shape)
-    raise ValueError(
-        f"unknown dataset {args.dataset!r}: expected 'digits', 'mnist' or an existing folder of "
-        "images with one sub-folder per class"
-    )
+    return datasets.list_image_folder(_folder(args.dataset))
 
 
-def _split(X, y, test_size, random_state):
-    """Return ``X_train, X_test, y_train, y_test``: the stratified split train holds out."""
-    return train_test_split(X, y, test_size=test_size, stratify=y, random_state=random_state)
-
-
-def _split_seed(random_state, clf):
-    """Return the seed of the held-out split: the option, else the model's own seed."""
-    if random_state is not None:
-        return random_state
-    return clf.random_state if isinstance(clf.random_state, int) else 0
-
-
-def _classifier(args, **params):
-    """Return a CNNDigitClassifier with the model options given on the command line."""
-    options = {
-        name: getattr(args, name)
-        for name in ("channels", "max_epochs", "batch_size", "lr", "augment")
-        if getattr(args, name) is not None
-    }
-    if "channels" in options:
-        options["channels"] = tuple(options["channels"])
-    return CNNDigitClassifier(random_state=args.random_state, **options, **params)
+def _folder(dataset):
+    """Return ``dataset`` if it names a folder, else raise the unknown-dataset error."""
+    if not Path(dataset).is_dir():
+        raise ValueError(
+            f"unknown dataset {dataset!r}: expected 'digits', 'mnist' or an existing folder "
+            "of images with one sub-folder per class"
+        )
+    return dataset
 
 
 def _parser():
@@ -245,7 +463,25 @@ def _parser():
         help="folder holding the MNIST files (default: $SKDIGITS_DATA or ~/skdigits_data)",
     )
 
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--threads",
+        type=int,
+        metavar="N",
+        help="number of CPU threads torch computes with (default: torch's choice)",
+    )
+    common.add_argument(
+        "--quiet", action="store_true", help="print no progress bars and no epoch table"
+    )
+
     model = argparse.ArgumentParser(add_help=False)
+    model.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        default="fast",
+        help="hyperparameters to start from: 'fast' (the defaults) or 'accurate' (a deeper "
+        "network with augmentation, about 8x slower; see BENCHMARKS.md) (default: fast)",
+    )
     model.add_argument(
         "--max-epochs", type=int, metavar="N", help=_default("training epochs", "max_epochs")
     )
@@ -267,21 +503,38 @@ def _parser():
         help=_default("output channels of each convolutional stage", "channels"),
     )
     model.add_argument(
+        "--patience",
+        type=int,
+        metavar="N",
+        help=_default("epochs without improvement before stopping early", "patience"),
+    )
+    model.add_argument(
+        "--validation-fraction",
+        type=float,
+        metavar="X",
+        help=_default(
+            "share of the training images held out for early stopping", "validation_fraction"
+        ),
+    )
+    model.add_argument(
+        "--image-shape",
+        type=int,
+        nargs=2,
+        metavar=("H", "W"),
+        help="height and width the images are normalised to (default: learned from the "
+        "dataset: 28 28 for MNIST and folders, 8 8 for the bundled digits)",
+    )
+    model.add_argument(
+        "--device",
+        metavar="NAME",
+        help=_default("torch device: cpu, cuda, cuda:N or auto", "device"),
+    )
+    model.add_argument(
         "--random-state",
         type=int,
         default=0,
         metavar="N",
         help="seed of the data split and the models (default: 0)",
-    )
-
-    test_size = argparse.ArgumentParser(add_help=False)
-    test_size.add_argument(
-        "--test-size",
-        type=float,
-        default=0.2,
-        metavar="X",
-        help="fraction of the bundled digits or of an image folder held out, stratified, for "
-        "testing; MNIST uses its own test set (default: 0.2)",
     )
 
     parser = argparse.ArgumentParser(
@@ -293,11 +546,24 @@ def _parser():
 
     train = commands.add_parser(
         "train",
-        parents=[data, model, test_size],
-        help="train a classifier and save it as a model file",
-        description="Train a CNNDigitClassifier, print its per-epoch progress, best epoch, "
-        "test accuracy and fit time, and save it as a model file. With no options it trains "
-        "on the bundled 8x8 digits in seconds.",
+        parents=[data, model, common],
+        help="train a model (or fine-tune one) and save it as a model file",
+        description="Train a DigitNormalizer and CNNDigitClassifier pipeline, print its "
+        "per-epoch progress, best epoch, test accuracy and fit time, and save it as a model "
+        "file that reads image files of any size. With no options it trains on the bundled "
+        "8x8 digits in seconds. Images of a folder may differ in size: each is normalised as "
+        "MNIST was made. On small datasets the epochs, batch size, patience and augmentation "
+        "adapt to the number of images (see the user guide). With --from, the model starts "
+        "from a trained model's weights (fine-tuning, with a peak learning rate of "
+        f"{FINE_TUNE_LR:g} unless --lr is given) and keeps its normalisation; a new output "
+        "layer is trained where the classes differ.",
+    )
+    train.add_argument(
+        "--from",
+        dest="from_model",
+        metavar="MODEL",
+        help="fine-tune this model instead of training a new one: 'pretrained' (the bundled "
+        "model) or a model file",
     )
     train.add_argument(
         "--out",
@@ -305,28 +571,28 @@ def _parser():
         metavar="PATH",
         help="model file to write (default: digits-model.skd)",
     )
-    train.add_argument("--quiet", action="store_true", help="do not print the per-epoch table")
+    train.add_argument(
+        "--test-size",
+        type=float,
+        default=0.2,
+        metavar="X",
+        help="share of the bundled digits or of an image folder held out, stratified, for "
+        "testing, and recorded in the model file for evaluate; 0 trains on every image. "
+        "MNIST uses its own test set (default: 0.2)",
+    )
     train.set_defaults(run=_train)
 
     evaluate = commands.add_parser(
         "evaluate",
-        parents=[data, test_size],
+        parents=[data],
         help="print the accuracy and classification report of a model file",
-        description="Print the accuracy and per-class report of a saved model. MNIST is "
-        "evaluated on its test set. The bundled digits and image folders are evaluated on the "
-        "split that 'skdigits train' held out, drawn again with the seed the model was "
-        "trained with: pass the --test-size given to train if it was not the default. "
-        "--test-size 1 evaluates on all images, for a folder of new images. Folder images are "
-        "resized to the model's image shape, and the 0..255 pixels of MNIST and folders are "
-        "mapped onto the model's training pixel range.",
+        description="Print 'accuracy: A on N images' and the per-class report of a saved "
+        "model. MNIST is evaluated on its test set. On the dataset a model was trained on, "
+        "only the images train held out are used, as recorded in the model file; any other "
+        "folder is evaluated whole. Folders whose sub-folders are all named by integers have "
+        "integer labels, so a folder 0..9 scores against MNIST-trained models.",
     )
-    evaluate.add_argument("model", metavar="MODEL", help="model file written by train")
-    evaluate.add_argument(
-        "--random-state",
-        type=int,
-        metavar="N",
-        help="seed of the held-out split (default: the random_state the model was trained with)",
-    )
+    evaluate.add_argument("model", metavar="MODEL", help="model file, or 'pretrained'")
     evaluate.add_argument(
         "--confusion-matrix", metavar="PNG", help="also save a confusion-matrix plot to PNG"
     )
@@ -334,28 +600,40 @@ def _parser():
 
     predict = commands.add_parser(
         "predict",
-        help="print the predicted digit of image files",
-        description="Print 'path<TAB>label<TAB>probability' for each image file. Images are "
-        "converted to grayscale, resized to the model's image shape, and their 0..255 pixels "
-        "mapped onto the model's training pixel range.",
+        parents=[common],
+        help="print the predicted digit (or number) of image files",
+        description="Print 'path<TAB>label<TAB>probability' for each image file. Images of "
+        "any size and kind (photos, scans, drawings; PNG, JPEG, ...) are normalised as MNIST "
+        "was made: the ink is found (dark on light or light on dark, decided per image), "
+        "cropped, scaled and centred. Without --model, the bundled pretrained model is used.",
     )
-    predict.add_argument("model", metavar="MODEL", help="model file written by train")
     predict.add_argument("images", nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, ...)")
     predict.add_argument(
-        "--invert",
+        "--model", metavar="MODEL", help="model file to use (default: the pretrained model)"
+    )
+    predict.add_argument(
+        "--number",
         action="store_true",
-        help="invert the pixels, for dark digits on light paper when the model was trained on "
-        "light digits on a dark background (the bundled digits, MNIST)",
+        help="read a number written on one line (several digits, left to right): the label is "
+        "the digit string and the probability the product of the digits' probabilities",
+    )
+    predict.add_argument(
+        "--ink",
+        choices=("auto", "dark", "light"),
+        help="whether the ink is darker or lighter than the paper (default: decided per image)",
+    )
+    predict.add_argument(
+        "--invert", action="store_true", help="same as --ink dark: dark ink on light paper"
     )
     predict.set_defaults(run=_predict)
 
     benchmark = commands.add_parser(
         "benchmark",
-        parents=[data, model],
+        parents=[data, model, common],
         help="cross-validate the CNN next to scikit-learn baselines",
         description="Cross-validate CNNDigitClassifier, logistic regression, an RBF SVC and a "
         "multi-layer perceptron on the same folds, and print each model's mean accuracy, its "
-        "standard deviation and the mean fit time.",
+        "standard deviation and the mean fit time. Folder images are normalised first.",
     )
     benchmark.add_argument(
         "--cv", type=int, default=5, metavar="K", help="number of stratified folds (default: 5)"
@@ -367,7 +645,7 @@ def _parser():
         help="use a stratified random subset of N images, e.g. 5000 of MNIST's 60000 "
         "(default: all)",
     )
-    benchmark.set_defaults(run=_benchmark)
+    benchmark.set_defaults(run=_benchmark, quiet=True)
     return parser
 
 

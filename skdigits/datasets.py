@@ -6,12 +6,12 @@ Every loader returns the pixels ``X`` and the labels ``y`` ready to pass to
 - :func:`load_mnist` reads MNIST from its standard IDX files (and can download them),
 - :func:`load_digits` returns scikit-learn's bundled 8x8 digits,
 - :func:`load_image_folder` reads your own images, one sub-folder per class,
+- :func:`list_image_folder` lists such a folder's files and labels, to read later,
 - :func:`load_image` reads one image file, for example to predict its digit.
 """
 
 import gzip
 import math
-import operator
 import os
 import struct
 import zlib
@@ -19,9 +19,12 @@ from pathlib import Path
 
 import numpy as np
 import sklearn.datasets
-from PIL import Image, ImageOps
+from PIL import Image
 
-__all__ = ["load_digits", "load_image", "load_image_folder", "load_mnist"]
+from ._images import check_image_shape
+from ._reading import read_gray
+
+__all__ = ["list_image_folder", "load_digits", "load_image", "load_image_folder", "load_mnist"]
 
 _MNIST_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -150,12 +153,16 @@ def load_digits():
 def load_image(path, image_shape=None, invert=False):
     """Return one image file as a 2-D uint8 array of grayscale pixels.
 
-    Colour images are converted to grayscale with PIL's ``convert("L")``, and photos are
-    turned upright as their EXIF orientation says.
+    Every mode PIL reads is converted without clipping: colour to gray (ITU-R 601 luma),
+    16-bit images scaled down to 0..255, palettes expanded, and transparent images laid on a
+    paper colour that keeps the strokes visible (a black drawing on a transparent canvas
+    becomes black on white). Photos are turned upright as their EXIF orientation says. Files
+    too large to be digit images (PIL's decompression-bomb guard) are refused, and large
+    pages are reduced to at most 1024 pixels a side while reading.
 
-    MNIST-like training data shows white digits on a black background, while photos and scans
-    usually show dark ink on light paper. Pixels are never inverted automatically: pass
-    ``invert=True`` for dark-on-light images so that they match white-on-black training data.
+    Pixels are returned as they are, not normalised: to crop, scale and centre the digit the
+    way MNIST was made, pass the files to :class:`~skdigits.DigitNormalizer` (or use
+    ``load_image_folder(..., normalize=True)``).
 
     Parameters
     ----------
@@ -177,11 +184,13 @@ def load_image(path, image_shape=None, invert=False):
     FileNotFoundError
         If ``path`` is not a file.
     ValueError
-        If the file is not an image PIL can read, or ``image_shape`` is not two positive ints.
+        If the file is not an image PIL can read, is truncated or empty, is too large
+        (a decompression bomb), or ``image_shape`` is not two positive ints.
 
     See Also
     --------
     load_image_folder : Read a whole folder of labelled images.
+    skdigits.DigitNormalizer : Normalise digit images as MNIST was made.
 
     Examples
     --------
@@ -190,73 +199,51 @@ def load_image(path, image_shape=None, invert=False):
     >>> image.shape  # doctest: +SKIP
     (28, 28)
     """
-    size = None if image_shape is None else _check_image_shape(image_shape)
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"image file not found: {path}")
-    try:
-        with Image.open(path) as image:
-            # Phone cameras store the rotation in EXIF instead of rotating the pixels.
-            image = ImageOps.exif_transpose(image).convert("L")
-    except (OSError, SyntaxError) as exc:
-        # PIL signals undecodable and truncated files with OSError, some broken headers with
-        # SyntaxError.
-        raise ValueError(f"cannot read the image file {path}: {exc}") from exc
+    size = None if image_shape is None else check_image_shape(image_shape)
+    gray = np.clip(read_gray(Path(path)), 0, 1)
+    image = Image.fromarray(np.round(gray * 255).astype(np.uint8))
     if size is not None:
         height, width = size
         image = image.resize((width, height), Image.Resampling.BILINEAR)
-    pixels = np.array(image, dtype=np.uint8)
-    return 255 - pixels if invert else pixels
+    pixels = np.asarray(image)
+    return 255 - pixels if invert else pixels.copy()
 
 
-def load_image_folder(path, image_shape=None, invert=False):
-    """Return the images of a folder with one sub-folder per class as ``(X, y)``.
+def list_image_folder(path):
+    """Return the image files of a folder with one sub-folder per class, and their labels.
 
     The layout is the one ``torchvision.datasets.ImageFolder`` reads: each sub-folder of
-    ``path`` is named after a class and holds that class's image files (PNG, JPEG, BMP, ...).
-    Each image is read with :func:`load_image`: converted to grayscale, and resized when
-    ``image_shape`` is given.
-
-    MNIST-like training data shows white digits on a black background, while photos and scans
-    usually show dark ink on light paper. Pixels are never inverted automatically: pass
-    ``invert=True`` for dark-on-light images.
+    ``path`` is named after a class and holds that class's image files. Nothing is read but
+    the folder listing, so this suits folders too large to hold in memory: pass the paths to
+    a pipeline starting with :class:`~skdigits.DigitNormalizer`, which reads each file when
+    it needs it.
 
     Parameters
     ----------
     path : str or path-like
         The folder holding one sub-folder per class, for example ``digits/0/a.png``,
         ``digits/1/b.png``, ...
-    image_shape : tuple of (int, int), default=None
-        ``(height, width)`` to resize every image to. ``None`` requires all images to share
-        one size already.
-    invert : bool, default=False
-        If True, return ``255 - pixels`` for every image.
 
     Returns
     -------
-    X : ndarray of shape (n_samples, height, width), dtype uint8
-        Grayscale images in class-folder order, then file-name order.
-    y : ndarray of shape (n_samples,), dtype str
-        The name of each image's class folder.
+    paths : list of str
+        The image files, in class-folder order, then file-name order.
+    y : ndarray of shape (n_samples,)
+        The class of each file: its sub-folder's name, as int64 when every sub-folder is
+        named by an integer (``0`` to ``9``), so the labels compare with MNIST's; as str
+        otherwise.
 
     Raises
     ------
     FileNotFoundError
         If ``path`` is not a folder.
     ValueError
-        If ``path`` has no class sub-folders or a class sub-folder holds no image files, an
-        image file cannot be read, or ``image_shape=None`` and the images differ in size.
-
-    See Also
-    --------
-    load_image : Read one image file.
+        If ``path`` has no class sub-folders, or a class sub-folder holds no image files.
 
     Examples
     --------
-    >>> from skdigits.datasets import load_image_folder
-    >>> X, y = load_image_folder("my_digits", image_shape=(28, 28))  # doctest: +SKIP
-    >>> X.shape  # doctest: +SKIP
-    (120, 28, 28)
+    >>> from skdigits.datasets import list_image_folder
+    >>> paths, y = list_image_folder("my_digits")  # doctest: +SKIP
     """
     # Imported here: torchvision adds seconds to import time and only image folders need it.
     import torchvision.datasets
@@ -271,18 +258,91 @@ def load_image_folder(path, image_shape=None, invert=False):
             f"cannot read {root} as an image folder: {exc} Expected one sub-folder per "
             "class, each holding image files."
         ) from exc
+    classes = np.array(folder.classes)
+    if all(_is_integer_name(name) for name in folder.classes):
+        classes = classes.astype(np.int64)
+    return [file_path for file_path, _ in folder.samples], classes[folder.targets]
 
+
+def load_image_folder(path, image_shape=None, invert=False, normalize=False):
+    """Return the images of a folder with one sub-folder per class as ``(X, y)``.
+
+    The layout is the one ``torchvision.datasets.ImageFolder`` reads (see
+    :func:`list_image_folder`). Each image is read with :func:`load_image`, or normalised
+    as MNIST was made with ``normalize=True``.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The folder holding one sub-folder per class, for example ``digits/0/a.png``,
+        ``digits/1/b.png``, ...
+    image_shape : tuple of (int, int), default=None
+        ``(height, width)`` of the returned images: every image is resized to it, or framed
+        in it with ``normalize=True``. ``None`` requires all images to share one size
+        already, or 28x28 with ``normalize=True``.
+    invert : bool, default=False
+        If True, return ``255 - pixels`` for every image. Ignored with ``normalize=True``,
+        which finds the ink's polarity in each image.
+    normalize : bool, default=False
+        If True, pass every image through :class:`~skdigits.DigitNormalizer`: the ink is
+        separated from the paper, cropped, scaled and centred, light on a dark background,
+        as float32 from 0 to 1. Images of any sizes then give one array.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, height, width), dtype uint8 (float32 if normalized)
+        Images in class-folder order, then file-name order.
+    y : ndarray of shape (n_samples,)
+        The class of each image, named by its sub-folder: int64 when every sub-folder is
+        named by an integer, str otherwise.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` is not a folder.
+    ValueError
+        If ``path`` has no class sub-folders or a class sub-folder holds no image files, an
+        image file cannot be read or holds no ink (``normalize=True``), or
+        ``image_shape=None`` and the images differ in size (``normalize=False``).
+
+    See Also
+    --------
+    list_image_folder : The file paths and labels only, to read later.
+    load_image : Read one image file.
+
+    Examples
+    --------
+    >>> from skdigits.datasets import load_image_folder
+    >>> X, y = load_image_folder("my_digits", normalize=True)  # doctest: +SKIP
+    >>> X.shape  # doctest: +SKIP
+    (120, 28, 28)
+    """
+    paths, y = list_image_folder(path)
+    if normalize:
+        # Imported here: the package imports this module before the normaliser.
+        from ._normalizer import DigitNormalizer
+
+        return DigitNormalizer(image_shape=image_shape).fit_transform(paths), y
     images = []
-    for file_path, _ in folder.samples:
+    for file_path in paths:
         image = load_image(file_path, image_shape=image_shape, invert=invert)
         if images and image.shape != images[0].shape:
             raise ValueError(
-                f"images differ in size: {folder.samples[0][0]} is {images[0].shape} "
-                f"(height, width) but {file_path} is {image.shape}; pass "
-                "image_shape=(height, width) to resize them all to one size"
+                f"images differ in size: {paths[0]} is {images[0].shape} (height, width) but "
+                f"{file_path} is {image.shape}; pass image_shape=(height, width) to resize "
+                "them all to one size, or normalize=True to frame each digit in 28x28"
             )
         images.append(image)
-    return np.stack(images), np.array(folder.classes)[folder.targets]
+    return np.stack(images), y
+
+
+def _is_integer_name(name):
+    """Return whether a class folder's name spells an integer, such as "7"."""
+    try:
+        int(name)
+    except ValueError:
+        return False
+    return True
 
 
 def _resolve_data_home(data_home):
@@ -363,17 +423,3 @@ def _read_bytes(path):
         return gzip.decompress(path.read_bytes())
     except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
         raise ValueError(f"{path} is not a valid gzip file ({exc}); download it again") from exc
-
-
-def _check_image_shape(image_shape):
-    """Return ``image_shape`` as ``(height, width)`` ints, or raise a ValueError."""
-    try:
-        height, width = (operator.index(side) for side in image_shape)
-        valid = height > 0 and width > 0
-    except (TypeError, ValueError):
-        valid = False
-    if not valid:
-        raise ValueError(
-            f"image_shape must be two positive ints (height, width); got {image_shape!r}"
-        )
-    return height, width

@@ -1,0 +1,111 @@
+"""Reading numbers: a line of handwritten digits, segmented and classified one by one."""
+
+import numpy as np
+import scipy.ndimage as ndi
+from sklearn.pipeline import Pipeline
+
+from ._normalizer import DigitNormalizer, as_image_list, read_ink
+
+# Two pieces of ink belong to one digit when their column spans overlap by at least this share
+# of the narrower one: the bar and the body of a 5, the two strokes of a 4. Neighbouring
+# digits written close together overlap by a sliver at most.
+SAME_DIGIT_OVERLAP = 0.5
+# Each digit is cut out with a margin of paper this share of its height on every side, so
+# that it is framed like a digit on a page.
+MARGIN = 0.25
+
+
+def read_numbers(model, images):
+    """Return the number written on one line in each image, and the confidence of each.
+
+    The ink of each image is separated from the paper as :class:`DigitNormalizer` does, cut
+    into connected pieces, and pieces whose column spans overlap (by at least half the
+    narrower one) are joined into one digit. The digits, left to right, are classified by
+    ``model`` and their labels joined into a string.
+
+    Parameters
+    ----------
+    model : Pipeline
+        A fitted pipeline starting with a :class:`DigitNormalizer`, whose classes are the
+        ten digits, such as :func:`skdigits.load_pretrained`'s.
+    images : list of images
+        Image files, PIL images or 2-D arrays, each showing one number on one line.
+
+    Returns
+    -------
+    numbers : list of str
+        The digits read in each image, left to right, e.g. ``"2024"``.
+    confidence : ndarray of shape (n_images,)
+        The product of the probabilities of the digits read: the probability that the whole
+        number is right if the digits' errors are independent.
+
+    Raises
+    ------
+    TypeError
+        If ``model`` is not a pipeline starting with a DigitNormalizer.
+    ValueError
+        If an image holds no ink, or cannot be read.
+
+    Examples
+    --------
+    >>> import skdigits
+    >>> model = skdigits.load_pretrained()
+    >>> numbers, confidence = skdigits.read_numbers(model, ["number.png"])  # doctest: +SKIP
+    """
+    if not (isinstance(model, Pipeline) and isinstance(model[0], DigitNormalizer)):
+        raise TypeError(
+            "read_numbers needs a fitted pipeline starting with a DigitNormalizer, such as "
+            f"skdigits.load_pretrained(); got {type(model).__name__}"
+        )
+    normalizer = model[0]
+    images = as_image_list(images)
+    pieces, owners = [], []
+    for index in range(len(images)):
+        digits = split_digits(read_ink(images, index, normalizer.ink, normalizer.ink_).ink)
+        pieces.extend(digits)
+        owners.extend([index] * len(digits))
+    proba = model.predict_proba(pieces)
+    labels = model.classes_[proba.argmax(axis=1)].astype(str)
+    best = proba.max(axis=1)
+    owners = np.asarray(owners)
+    numbers = ["".join(labels[owners == index]) for index in range(len(images))]
+    confidence = np.array([np.prod(best[owners == index]) for index in range(len(images))])
+    return numbers, confidence
+
+
+def split_digits(ink):
+    """Return the digits of a line of ink, left to right, each on its own dark page.
+
+    Parameters
+    ----------
+    ink : ndarray of shape (height, width)
+        Ink from 0 (paper) up to 1, as :class:`DigitNormalizer` separates it.
+
+    Returns
+    -------
+    digits : list of ndarray
+        One float array per digit: its pieces of ink, and nothing else, on paper 0 with a
+        margin around them.
+    """
+    labels, count = ndi.label(ink > 0, structure=np.ones((3, 3)))
+    boxes = ndi.find_objects(labels)
+    groups = []  # [left, right, [labels]] column spans, in order of their left edge
+    for label, (_, cols) in sorted(enumerate(boxes, 1), key=lambda item: item[1][1].start):
+        if groups:
+            left, right, members = groups[-1]
+            overlap = min(right, cols.stop) - max(left, cols.start)
+            narrower = min(right - left, cols.stop - cols.start)
+            if overlap >= SAME_DIGIT_OVERLAP * narrower:
+                groups[-1] = [left, max(right, cols.stop), [*members, label]]
+                continue
+        groups.append([cols.start, cols.stop, [label]])
+    digits = []
+    for left, right, members in groups:
+        mask = np.isin(labels, members)
+        rows = np.flatnonzero(mask.any(axis=1))
+        top, bottom = rows[0], rows[-1] + 1
+        margin = max(2, round(MARGIN * (bottom - top)))
+        digit = np.zeros((bottom - top + 2 * margin, right - left + 2 * margin))
+        digit[margin:-margin, margin:-margin] = np.where(mask, ink, 0)[top:bottom, left:right]
+        digits.append(digit)
+    return digits

@@ -1,0 +1,273 @@
+"""DigitNormalizer: each normalisation step on images the tests make."""
+
+import numpy as np
+import pytest
+from PIL import Image
+from sklearn.pipeline import make_pipeline
+
+from skdigits import DigitNormalizer
+from skdigits.datasets import load_image
+
+
+def page(digit, shape=(90, 70), at=(20, 15), scale=5, paper=0.9, ink=0.15):
+    """Return an 8x8 digit (0..16) drawn dark on light paper, ``scale`` times larger."""
+    big = np.kron(digit.reshape(8, 8) / 16, np.ones((scale, scale)))
+    out = np.full(shape, paper)
+    rows, cols = at
+    out[rows : rows + big.shape[0], cols : cols + big.shape[1]] -= big * (paper - ink)
+    return out
+
+
+@pytest.fixture(scope="module")
+def mnist_style(digits):
+    """Return a normaliser fitted on raw pages (MNIST's framing) and the pages it saw."""
+    X, _ = digits
+    rng = np.random.default_rng(0)
+    # Digits of different sizes at different places: scans, with no framing of their own.
+    pages = [
+        page(x, at=(rng.integers(0, 40), rng.integers(0, 25)), scale=rng.integers(3, 6))
+        for x in X[:40]
+    ]
+    return DigitNormalizer().fit(pages), pages
+
+
+def test_raw_pages_get_mnist_framing(mnist_style):
+    normalizer, _ = mnist_style
+
+    assert not normalizer.framed_
+    assert normalizer.image_shape_ == (28, 28)
+    assert normalizer.box_ == 20
+    assert normalizer.centering_ == "mass"
+    assert normalizer.center_ == (14.0, 14.0)
+
+
+def test_framing_of_normalised_images_is_learned_back(mnist_style):
+    normalizer, pages = mnist_style
+    framed = normalizer.transform(pages)
+
+    learned = DigitNormalizer().fit(framed)
+
+    assert learned.framed_
+    assert learned.image_shape_ == (28, 28)
+    assert learned.box_ == 20
+    assert learned.centering_ == "mass"
+    assert np.allclose(learned.center_, (14, 14), atol=0.5)
+
+
+def test_bundled_digits_fill_their_frame(digits):
+    X, _ = digits
+
+    normalizer = DigitNormalizer().fit(X)
+
+    assert normalizer.framed_
+    assert (normalizer.image_shape_, normalizer.box_) == ((8, 8), 8)
+    assert normalizer.centering_ == "box"
+
+
+def test_output_is_light_ink_on_black_with_the_ink_scaled_into_the_box(mnist_style):
+    normalizer, pages = mnist_style
+
+    out = normalizer.transform(pages[:1])[0]
+
+    assert out.dtype == np.float32 and out.min() == 0 and out.max() == 1
+    rows, cols = np.flatnonzero(out.any(axis=1)), np.flatnonzero(out.any(axis=0))
+    assert max(rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1) == 20
+    assert out[0].sum() == out[-1].sum() == 0  # paper around the digit
+
+
+def test_a_digit_anywhere_on_the_page_is_centred_by_mass(mnist_style, digits):
+    normalizer, _ = mnist_style
+    X, _ = digits
+
+    near, far = normalizer.transform([page(X[0], at=(5, 5)), page(X[0], at=(45, 28))])
+
+    assert np.array_equal(near, far)
+    rows, cols = np.indices(near.shape)
+    assert abs((rows * near).sum() / near.sum() - 14) <= 0.5
+    assert abs((cols * near).sum() / near.sum() - 14) <= 0.5
+
+
+def test_light_ink_on_dark_paper_reads_as_dark_ink_on_light(mnist_style, digits):
+    normalizer, _ = mnist_style
+    X, _ = digits
+    dark_on_light = page(X[3])
+
+    a, b = normalizer.transform([dark_on_light, 1 - dark_on_light])
+
+    assert np.allclose(a, b, atol=1e-6)
+
+
+def test_ink_override_gives_what_auto_finds(digits):
+    X, _ = digits
+    dark_on_light = page(X[3])
+    light_on_dark = 1 - dark_on_light
+    auto = DigitNormalizer().fit([dark_on_light])
+
+    for ink, image in (("dark", dark_on_light), ("light", light_on_dark)):
+        forced = DigitNormalizer(ink=ink).fit([image])
+        assert np.array_equal(forced.transform([image]), auto.transform([image]))
+
+
+def test_uneven_grey_noisy_paper_vanishes(mnist_style, digits):
+    normalizer, _ = mnist_style
+    X, _ = digits
+    clean = page(X[5])
+    rows, cols = np.indices(clean.shape) / 90
+    shaded = clean * (0.75 + 0.2 * rows - 0.1 * cols)  # grey, unevenly lit paper
+    noisy = shaded + np.random.default_rng(0).normal(0, 0.02, clean.shape)
+
+    a, b = normalizer.transform([clean, noisy])
+
+    assert np.abs(a - b).mean() < 0.03
+    assert np.corrcoef(a.ravel(), b.ravel())[0, 1] > 0.95
+
+
+def test_specks_of_dirt_are_removed(mnist_style, digits):
+    normalizer, _ = mnist_style
+    X, _ = digits
+    clean = page(X[7])
+    dirty = clean.copy()
+    dirty[2, 2] = dirty[85, 60] = dirty[80, 5] = 0.1
+
+    a, b = normalizer.transform([clean, dirty])
+
+    assert np.array_equal(a, b)
+
+
+def test_rgba_ink_held_in_the_alpha_channel_reads_as_ink(mnist_style, digits):
+    normalizer, _ = mnist_style
+    X, _ = digits
+    gray = page(X[2], paper=1.0, ink=0.0)
+    canvas = np.zeros((*gray.shape, 4))  # black everywhere, transparent where no ink
+    canvas[..., 3] = 1 - gray
+
+    a, b = normalizer.transform([gray, canvas])
+
+    assert np.allclose(a, b, atol=1e-6)
+
+
+def test_rgba_png_drawing_on_transparent_canvas(tmp_path, mnist_style, digits):
+    normalizer, _ = mnist_style
+    X, _ = digits
+    gray = page(X[2], paper=1.0, ink=0.0)
+    rgba = np.zeros((*gray.shape, 4), dtype=np.uint8)
+    rgba[..., 3] = np.round((1 - gray) * 255).astype(np.uint8)
+    path = tmp_path / "canvas.png"
+    Image.fromarray(rgba, "RGBA").save(path)
+
+    assert load_image(path)[0, 0] == 255  # paper white, not the hidden black
+    a, b = normalizer.transform([gray, path])
+    assert np.abs(a - b).max() < 0.02
+
+
+def test_16_bit_png_keeps_its_whole_range(tmp_path, digits):
+    X, _ = digits
+    gray = page(X[4])
+    path = tmp_path / "deep.png"
+    Image.fromarray(np.round(gray * 65535).astype(np.uint16)).save(path)
+
+    pixels = load_image(path)
+
+    assert np.abs(pixels.astype(int) - np.round(gray * 255)).max() <= 1
+    normalizer = DigitNormalizer().fit([gray])
+    assert np.abs(normalizer.transform([path]) - normalizer.transform([gray])).max() < 0.01
+
+
+def test_palette_png_and_exif_rotated_jpeg(tmp_path, digits):
+    X, _ = digits
+    gray = np.round(page(X[6]) * 255).astype(np.uint8)
+    Image.fromarray(gray).convert("P").save(tmp_path / "palette.png")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
+    Image.fromarray(np.rot90(gray, 1)).save(tmp_path / "photo.jpg", exif=exif, quality=95)
+
+    assert np.array_equal(load_image(tmp_path / "palette.png"), gray)
+    upright = load_image(tmp_path / "photo.jpg")
+    assert upright.shape == gray.shape
+    assert np.abs(upright.astype(int) - gray).mean() < 3
+
+
+def test_images_of_different_sizes_and_kinds_give_one_array(mnist_style, digits, tmp_path):
+    normalizer, _ = mnist_style
+    X, _ = digits
+    path = tmp_path / "digit.png"
+    Image.fromarray(np.round(page(X[1], shape=(200, 150), scale=12) * 255).astype(np.uint8)).save(
+        path
+    )
+    images = [page(X[1]), path, Image.open(path), np.round(page(X[1]) * 255).astype(np.uint8)]
+
+    out = normalizer.transform(images)
+
+    assert out.shape == (4, 28, 28)
+    assert all(np.corrcoef(out[0].ravel(), other.ravel())[0, 1] > 0.9 for other in out[1:])
+
+
+@pytest.mark.parametrize(
+    "blank", [np.full((40, 40), 0.7), np.random.default_rng(0).normal(0.7, 0.05, (40, 40))]
+)
+def test_a_page_without_ink_is_an_error_naming_the_image(mnist_style, digits, blank):
+    normalizer, _ = mnist_style
+    X, _ = digits
+
+    with pytest.raises(ValueError, match="image 1: .*no ink|image 1: .*blank"):
+        normalizer.transform([page(X[0]), blank])
+
+
+def test_unreadable_truncated_and_empty_files_are_errors_naming_the_file(tmp_path, digits):
+    X, _ = digits
+    good = tmp_path / "good.png"
+    Image.fromarray(np.round(page(X[0]) * 255).astype(np.uint8)).save(good)
+    (tmp_path / "empty.png").write_bytes(b"")
+    (tmp_path / "text.png").write_text("not an image")
+    (tmp_path / "cut.png").write_bytes(good.read_bytes()[:200])
+    normalizer = DigitNormalizer().fit([good])
+
+    for name in ("empty.png", "text.png", "cut.png"):
+        with pytest.raises(ValueError, match=f"cannot read the image file .*{name}"):
+            normalizer.transform([tmp_path / name])
+
+
+def test_decompression_bomb_is_refused(tmp_path, monkeypatch, digits):
+    X, _ = digits
+    path = tmp_path / "large.png"
+    Image.fromarray(np.round(page(X[0]) * 255).astype(np.uint8)).save(path)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # the page has 6,300 pixels
+
+    with pytest.raises(ValueError, match="large.png.*decompression bomb"):
+        load_image(path)
+
+
+def test_a_single_path_is_a_type_error(mnist_style):
+    normalizer, _ = mnist_style
+
+    with pytest.raises(TypeError, match="wrap it in a list"):
+        normalizer.transform("digit.png")
+
+
+def test_box_larger_than_the_frame_is_an_error(digits):
+    X, _ = digits
+
+    with pytest.raises(ValueError, match="box=30 does not fit"):
+        DigitNormalizer(image_shape=(28, 28), box=30).fit(X[:5])
+
+
+def test_fit_transform_equals_fit_then_transform(mnist_style):
+    _, pages = mnist_style
+
+    assert np.array_equal(
+        DigitNormalizer().fit_transform(pages), DigitNormalizer().fit(pages).transform(pages)
+    )
+
+
+def test_pipeline_trained_on_arrays_predicts_scanned_pages(digits_split):
+    from conftest import tiny
+
+    X_train, X_test, y_train, y_test = digits_split
+    model = make_pipeline(DigitNormalizer(), tiny(max_epochs=10)).fit(X_train, y_train)
+    scans = [page(x, shape=(70, 100), at=(10, 40)) for x in X_test[:100]]
+
+    on_arrays = model.score(X_test[:100], y_test[:100])
+    on_scans = model.score(scans, y_test[:100])
+
+    assert on_arrays > 0.8
+    assert on_scans >= on_arrays - 0.05
