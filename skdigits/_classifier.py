@@ -135,8 +135,6 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
         last epoch without validation.
     n_iter_ : int
         Number of epochs run.
-    epochs_ : int
-        Number of epochs planned, ``max_epochs`` resolved ("auto" depends on the data size).
 
     See Also
     --------

@@ -406,8 +406,12 @@ def _flatten_paper(gray):
     for _ in range(3):
         coefficients, *_ = np.linalg.lstsq(terms[inliers], values[inliers], rcond=None)
         residual = values[sample] - terms[sample] @ coefficients
-        spread = 1.4826 * np.median(np.abs(residual - np.median(residual)))
-        keep = np.abs(residual - np.median(residual)) <= NOISE_WIDTHS * spread + 1e-12
+        # The paper's own spread, measured on the current paper pixels only: on a page that
+        # is a third ink, the spread of all pixels would let the ink back in.
+        paper = residual[np.isin(sample, inliers)]
+        center = np.median(paper)
+        spread = 1.4826 * np.median(np.abs(paper - center))
+        keep = np.abs(residual - center) <= NOISE_WIDTHS * spread + 1e-12
         if keep.mean() < 0.5:
             return gray
         inliers = sample[keep]

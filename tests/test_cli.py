@@ -4,9 +4,11 @@ import contextlib
 import io
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 import skdigits
@@ -62,12 +64,19 @@ def test_train_prints_epochs_best_epoch_accuracy_and_fit_time(trained):
     assert "fit time: " in printed
 
 
-def test_train_writes_a_model_file_with_the_given_options(model_path):
-    clf = skdigits.load(model_path)
+def test_train_writes_a_pipeline_with_the_given_options(model_path):
+    model = skdigits.load(model_path)
 
-    assert tuple(clf.channels) == (4, 8)
-    assert clf.max_epochs == 2
-    assert clf.image_shape_ == (8, 8)
+    assert isinstance(model[0], skdigits.DigitNormalizer)
+    assert model[0].image_shape_ == (8, 8)
+    assert tuple(model[-1].channels) == (4, 8)
+    assert model[-1].max_epochs == 2
+
+
+def test_train_output_has_no_colour_codes_when_not_a_terminal(trained):
+    _, printed = trained
+
+    assert "\x1b[" not in printed
 
 
 def test_train_quiet_prints_no_epoch_table(tmp_path, capsys):
@@ -83,7 +92,16 @@ def test_train_into_a_missing_folder_fails_before_training(tmp_path, capsys):
     assert "best epoch" not in capsys.readouterr().out
 
 
-def test_evaluate_prints_accuracy_on_the_split_train_held_out(trained, capsys):
+def test_train_threads_option_sets_torch_threads(tmp_path):
+    before = torch.get_num_threads()
+    try:
+        main(["train", *TINY, "--quiet", "--threads", "1", "--out", str(tmp_path / "m.skd")])
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_evaluate_prints_accuracy_on_the_images_train_held_out(trained, capsys):
     model_path, train_output = trained
     trained_accuracy = train_output.split("test accuracy: ")[1].split()[0]
 
@@ -91,91 +109,190 @@ def test_evaluate_prints_accuracy_on_the_split_train_held_out(trained, capsys):
 
     printed = capsys.readouterr().out
     assert status == 0
-    assert f"accuracy: {trained_accuracy} on 360 held-out images" in printed
+    assert f"accuracy: {trained_accuracy} on 360 images held out when" in printed
     assert "precision" in printed and "recall" in printed
 
 
-def test_evaluate_splits_with_the_seed_the_model_was_trained_with(tmp_path, capsys):
+def test_evaluate_uses_the_split_recorded_in_the_model_file(tmp_path, capsys):
     path = str(tmp_path / "model.skd")
-    main(["train", *TINY, "--quiet", "--random-state", "3", "--out", path])
+    main(["train", *TINY, "--quiet", "--random-state", "3", "--test-size", "0.1", "--out", path])
     trained_accuracy = capsys.readouterr().out.split("test accuracy: ")[1].split()[0]
 
     main(["evaluate", path])
 
-    assert f"accuracy: {trained_accuracy} on 360 held-out images" in capsys.readouterr().out
+    assert f"accuracy: {trained_accuracy} on 180 images held out" in capsys.readouterr().out
 
 
-def test_train_and_evaluate_on_an_image_folder(tmp_path, digits, capsys):
+def write_folder(root, digits, n=100, name=str, scale=1, sizes=None):
+    """Write ``n`` bundled digits as dark-on-light PNGs in class sub-folders; return the root."""
     X, y = digits
-    for i in range(100):
-        pixels = np.round(X[i].reshape(8, 8) / 16 * 255).astype(np.uint8)
-        (tmp_path / "images" / f"class{y[i]}").mkdir(parents=True, exist_ok=True)
-        Image.fromarray(pixels).save(tmp_path / "images" / f"class{y[i]}" / f"{i}.png")
-    folder, model = str(tmp_path / "images"), str(tmp_path / "model.skd")
+    for i in range(n):
+        pixels = np.round(255 - X[i].reshape(8, 8) / 16 * 255).astype(np.uint8)
+        image = Image.fromarray(np.pad(pixels, 3, constant_values=255))
+        size = scale * 14 if sizes is None else sizes[i % len(sizes)]
+        folder = root / name(y[i])
+        folder.mkdir(parents=True, exist_ok=True)
+        image.resize((size, size), Image.Resampling.BILINEAR).save(folder / f"{i}.png")
+    return root
+
+
+def test_train_and_evaluate_on_an_image_folder_of_mixed_sizes(tmp_path, digits, capsys):
+    folder = str(write_folder(tmp_path / "images", digits, sizes=(14, 30, 57)))
+    model = str(tmp_path / "model.skd")
 
     assert main(["train", *TINY, "--quiet", "--dataset", folder, "--out", model]) == 0
-    assert main(["evaluate", model, "--dataset", folder, "--test-size", "1"]) == 0
+    assert main(["evaluate", model, "--dataset", folder]) == 0
 
     printed = capsys.readouterr().out
     assert "test accuracy: " in printed and "on 20 held-out images" in printed
-    assert "on 100 images" in printed and "class9" in printed
+    assert "on 20 images held out when" in printed
+    assert skdigits.load(model)[0].image_shape_ == (28, 28)
 
 
-def test_evaluate_with_test_size_1_uses_all_images(model_path, capsys):
-    main(["evaluate", str(model_path), "--test-size", "1"])
+def test_evaluate_scores_every_image_of_another_folder(model_path, tmp_path, digits, capsys):
+    folder = str(write_folder(tmp_path / "new", digits, n=50))
 
-    assert "on 1797 images\n" in capsys.readouterr().out
-
-
-def test_evaluate_saves_a_confusion_matrix_png(model_path, tmp_path):
-    pytest.importorskip("matplotlib")
-    png = tmp_path / "confusion.png"
-
-    status = main(["evaluate", str(model_path), "--confusion-matrix", str(png)])
+    status = main(["evaluate", str(model_path), "--dataset", folder])
 
     assert status == 0
-    assert png.read_bytes().startswith(b"\x89PNG")
+    assert "on 50 images\n" in capsys.readouterr().out
+
+
+def test_integer_folder_names_score_against_integer_labels(model_path, tmp_path, digits, capsys):
+    folder = str(write_folder(tmp_path / "new", digits, n=50))
+    model = skdigits.load(model_path)
+    paths, y = skdigits.datasets.list_image_folder(folder)
+
+    main(["evaluate", str(model_path), "--dataset", folder])
+
+    expected = np.mean(model.predict(paths) == y)
+    assert f"accuracy: {expected:.4f} on 50 images" in capsys.readouterr().out
+
+
+def test_folder_with_one_class_is_an_error_before_training(tmp_path, digits, capsys):
+    X, y = digits
+    folder = write_folder(tmp_path / "one", (X[y == 3], y[y == 3]), n=10)
+
+    status = main(["train", *TINY, "--dataset", str(folder), "--out", str(tmp_path / "m.skd")])
+
+    assert_one_line_error(capsys, status, "one class only")
+    assert "train_loss" not in capsys.readouterr().out
+
+
+def test_fine_tuning_starts_from_the_model_weights(model_path, tmp_path, digits, capsys):
+    folder = str(write_folder(tmp_path / "own", digits))
+    out = str(tmp_path / "tuned.skd")
+    base = skdigits.load(model_path)
+    paths, _ = skdigits.datasets.list_image_folder(folder)
+
+    status = main(
+        ["train", "--dataset", folder, "--from", str(model_path), "--out", out, "--quiet"]
+        + ["--max-epochs", "1", "--lr", "1e-12", "--test-size", "0"]
+    )
+
+    assert status == 0
+    tuned = skdigits.load(out)
+    assert tuned[0].get_params() == base[0].get_params()
+    np.testing.assert_allclose(tuned.predict_proba(paths), base.predict_proba(paths), atol=1e-3)
+
+
+def test_fine_tuning_on_new_classes_trains_a_new_output_layer(model_path, tmp_path, digits):
+    folder = str(write_folder(tmp_path / "own", digits, name=lambda label: "ab"[label % 2]))
+    out = str(tmp_path / "tuned.skd")
+
+    status = main(
+        ["train", "--dataset", folder, "--from", str(model_path), "--out", out, "--quiet"]
+        + ["--max-epochs", "2"]
+    )
+
+    assert status == 0
+    assert list(skdigits.load(out).classes_) == ["a", "b"]
+
+
+def test_fine_tuning_the_pretrained_model(tmp_path, digits, capsys):
+    folder = str(write_folder(tmp_path / "own", digits, n=60, scale=3))
+    out = str(tmp_path / "tuned.skd")
+
+    status = main(
+        ["train", "--dataset", folder, "--from", "pretrained", "--out", out]
+        + ["--max-epochs", "1", "--test-size", "0", "--quiet"]
+    )
+
+    assert status == 0
+    tuned = skdigits.load(out)
+    assert tuned[-1].channels == skdigits.load_pretrained()[-1].channels
 
 
 def test_predict_prints_path_label_and_probability_per_image(model_path, tmp_path, digits, capsys):
     paths = write_digit_pngs(tmp_path, digits)
 
-    status = main(["predict", str(model_path), *map(str, paths)])
+    status = main(["predict", *map(str, paths), "--model", str(model_path)])
 
     lines = capsys.readouterr().out.splitlines()
     assert status == 0
     assert [line.split("\t")[0] for line in lines] == list(map(str, paths))
-    clf = skdigits.load(model_path)
+    model = skdigits.load(model_path)
+    labels = [int(line.split("\t")[1]) for line in lines]
+    np.testing.assert_array_equal(labels, model.predict([str(path) for path in paths]))
     for line in lines:
-        _, label, probability = line.split("\t")
-        assert int(label) in clf.classes_
-        assert 0 < float(probability) <= 1
+        assert 0 < float(line.split("\t")[2]) <= 1
 
 
-def test_predict_gives_the_labels_of_the_pixels_the_files_were_written_from(
-    model_path, tmp_path, digits, capsys
-):
-    X, _ = digits
-    paths = write_digit_pngs(tmp_path, digits)
-    clf = skdigits.load(model_path)
-
-    main(["predict", str(model_path), *map(str, paths)])
-
-    labels = [int(line.split("\t")[1]) for line in capsys.readouterr().out.splitlines()]
-    np.testing.assert_array_equal(labels, clf.predict(X[: len(paths)]))
-
-
-def test_predict_invert_reads_dark_on_light_images_like_light_on_dark(
+def test_predict_reads_dark_on_light_like_light_on_dark_without_options(
     model_path, tmp_path, digits, capsys
 ):
     light = write_digit_pngs(tmp_path / "light", digits)
     dark = write_digit_pngs(tmp_path / "dark", digits, invert=True)
-    main(["predict", str(model_path), *map(str, light)])
+    main(["predict", *map(str, light), "--model", str(model_path)])
     expected = [line.split("\t")[1:] for line in capsys.readouterr().out.splitlines()]
 
-    main(["predict", "--invert", str(model_path), *map(str, dark)])
+    main(["predict", *map(str, dark), "--model", str(model_path)])
+    auto = [line.split("\t")[1:] for line in capsys.readouterr().out.splitlines()]
+    main(["predict", "--invert", *map(str, dark), "--model", str(model_path)])
 
+    assert auto == expected
     assert [line.split("\t")[1:] for line in capsys.readouterr().out.splitlines()] == expected
+
+
+SCANS = Path(__file__).parent / "data" / "scans"
+
+
+def test_predict_without_a_model_uses_the_pretrained_one_on_scans(capsys):
+    paths = sorted(SCANS.glob("digit*"))
+
+    status = main(["predict", *map(str, paths)])
+
+    lines = capsys.readouterr().out.splitlines()
+    assert status == 0
+    truth = [path.name[len("digit")] for path in paths]
+    correct = sum(line.split("\t")[1] == label for line, label in zip(lines, truth, strict=True))
+    assert correct >= 9
+
+
+def test_predict_number_reads_the_digits_left_to_right(capsys):
+    (path,) = SCANS.glob("number_*.png")
+
+    status = main(["predict", "--number", str(path)])
+
+    name, label, confidence = capsys.readouterr().out.strip().split("\t")
+    assert status == 0
+    assert label == path.stem.split("_")[1]
+    assert 0 < float(confidence) <= 1
+
+
+def test_predict_given_a_model_file_as_image_says_to_use_model(model_path, capsys):
+    status = main(["predict", str(model_path)])
+
+    assert_one_line_error(capsys, status, "pass it with --model")
+
+
+def test_predict_page_without_ink_is_an_error(tmp_path, capsys):
+    blank = tmp_path / "blank.png"
+    Image.fromarray(np.full((40, 40), 200, dtype=np.uint8)).save(blank)
+
+    status = main(["predict", str(blank)])
+
+    assert_one_line_error(capsys, status, "blank.png")
 
 
 def test_benchmark_prints_a_row_per_model(capsys):
@@ -240,18 +357,19 @@ def test_missing_mnist_files_are_an_error(tmp_path, capsys):
     assert "Traceback" not in err
 
 
-def test_unreadable_image_is_an_error(model_path, tmp_path, capsys):
+@pytest.mark.parametrize("content", [b"", b"not an image", b"\x89PNG\r\n\x1a\n\0\0"])
+def test_unreadable_empty_or_truncated_image_is_an_error(model_path, tmp_path, capsys, content):
     image = tmp_path / "digit.png"
-    image.write_text("not an image")
+    image.write_bytes(content)
 
-    status = main(["predict", str(model_path), str(image)])
+    status = main(["predict", str(image), "--model", str(model_path)])
 
     assert_one_line_error(capsys, status, "cannot read the image file")
 
 
 def test_python_m_skdigits_reports_errors_with_exit_status_1(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "skdigits", "predict", str(tmp_path / "missing.skd"), "x.png"],
+        [sys.executable, "-m", "skdigits", "predict", "x.png", "--model", str(tmp_path / "m.skd")],
         capture_output=True,
         text=True,
         timeout=120,

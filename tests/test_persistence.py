@@ -1,6 +1,7 @@
 """Safe model files: round trips, what a loaded model keeps, and every way a file can be bad."""
 
 import copy
+import hashlib
 import json
 import os
 import pickle
@@ -15,10 +16,13 @@ import torch
 from conftest import tiny
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.exceptions import NotFittedError
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import FunctionTransformer
 from skorch.callbacks import EpochTimer
 from skorch.history import History
 
-from skdigits import _persistence, load
+from skdigits import CNNDigitClassifier, DigitNormalizer, _persistence, load, save
 
 # A stdlib module nothing here imports: finding it in sys.modules after a load would mean the
 # loader imported a name taken from the file.
@@ -38,16 +42,55 @@ def saved(fitted, tmp_path):
     return path
 
 
+@pytest.fixture(scope="module")
+def fitted_pipeline(small_digits):
+    X, y = small_digits
+    # Enough epochs, without augmentation, that it reads the digits rather than guessing.
+    steps = [("normalize", DigitNormalizer()), ("classify", tiny(max_epochs=5, augment=0))]
+    return Pipeline(steps).fit(X, y)
+
+
+@pytest.fixture
+def saved_pipeline(fitted_pipeline, tmp_path):
+    path = tmp_path / "pipeline.skd"
+    save(fitted_pipeline, path)
+    return path
+
+
 def _round_trip(clf, tmp_path):
     path = tmp_path / "model.skd"
     clf.save(path)
     return load(path)
 
 
-def _write_model_file(path, state, description_text):
+def _pages(X):
+    """Return digits of ``X`` drawn dark on light pages, each page of another size.
+
+    The 8x8 digits are enlarged by a different factor along each axis, and placed at a
+    different spot, the way a scan differs from the training images.
+    """
+    pages = []
+    for i, (tall, wide) in enumerate([(2, 2), (3, 5), (5, 3), (4, 4), (6, 2), (3, 3)]):
+        digit = np.kron(X[i].reshape(8, 8) / 16, np.ones((tall, wide)))
+        page = np.full((8 * tall + 10 + 3 * i, 8 * wide + 20), 0.9)
+        top, left = 5 + i, 3 + 2 * i
+        page[top : top + 8 * tall, left : left + 8 * wide] -= 0.8 * digit
+        pages.append(page)
+    return pages
+
+
+def _write_model_file(path, state, description_text, version=_persistence.FORMAT_VERSION):
     """Write a model file with a valid checksum around any weights and description."""
     payload = safetensors.torch.save(state, metadata={"skdigits": description_text})
-    path.write_bytes(_persistence._pack(payload))
+    digest = hashlib.sha256(payload).digest()
+    header = _persistence._HEADER.pack(_persistence.MAGIC, version, len(payload), digest)
+    path.write_bytes(header + payload)
+
+
+def _read_model_file(path):
+    """Return the weights and the decoded JSON description of a model file."""
+    _, payload = _persistence._unpack(path.read_bytes())
+    return _persistence._read_payload(payload)
 
 
 def _rewrite_description(path, change):
@@ -55,8 +98,7 @@ def _rewrite_description(path, change):
 
     This is what an attacker can do: the checksum detects damage, not intent.
     """
-    data = path.read_bytes()
-    state, description = _persistence._read_payload(_persistence._unpack(data))
+    state, description = _read_model_file(path)
     change(description)
     _write_model_file(path, state, json.dumps(description))
 
@@ -265,7 +307,8 @@ def test_file_from_a_newer_format_version_asks_to_upgrade(saved):
     data = bytearray(saved.read_bytes())
     data[8:12] = struct.pack("<I", _persistence.FORMAT_VERSION + 1)
     saved.write_bytes(bytes(data))
-    with pytest.raises(ValueError, match="version 2.*upgrade skdigits"):
+    newer = _persistence.FORMAT_VERSION + 1
+    with pytest.raises(ValueError, match=f"version {newer}.*upgrade skdigits"):
         load(saved)
 
 
@@ -320,6 +363,8 @@ def test_parameter_of_the_wrong_type_is_rejected(name, value, saved):
         (None, "params"),
         (None, "attributes"),
         (None, "format_version"),
+        (None, "pipeline"),
+        (None, "metadata"),
         ("attributes", "classes_"),
         ("attributes", "history_"),
     ],
@@ -331,7 +376,7 @@ def test_description_missing_a_key_is_rejected(section, key, saved):
 
 
 def test_description_that_is_not_json_is_rejected(saved):
-    state, _ = _persistence._read_payload(_persistence._unpack(saved.read_bytes()))
+    state, _ = _read_model_file(saved)
     _write_model_file(saved, state, "{'params': None")
     with pytest.raises(ValueError, match="not valid JSON"):
         load(saved)
@@ -340,4 +385,249 @@ def test_description_that_is_not_json_is_rejected(saved):
 def test_weights_that_do_not_fit_the_parameters_are_rejected(saved):
     _rewrite_description(saved, lambda d: d["params"].update(channels=[4, 16]))
     with pytest.raises(ValueError, match="weights do not fit"):
+        load(saved)
+
+
+def test_description_version_differing_from_the_header_is_rejected(saved):
+    _rewrite_description(saved, lambda d: d.update(format_version=1))
+    with pytest.raises(ValueError, match="'format_version' should be 2"):
+        load(saved)
+
+
+def test_version_1_classifier_file_still_loads(fitted, saved, small_digits):
+    X, _ = small_digits
+    # Version 1 described a classifier exactly as version 2 does, without pipeline and
+    # metadata, and said 1 in the header and in the description.
+    state, description = _read_model_file(saved)
+    del description["pipeline"], description["metadata"]
+    description["format_version"] = 1
+    _write_model_file(saved, state, json.dumps(description), version=1)
+    loaded, metadata = load(saved, return_metadata=True)
+    assert metadata == {}
+    assert_array_equal(loaded.predict_proba(X), fitted.predict_proba(X))
+
+
+def test_save_function_and_save_method_write_identical_files(fitted, tmp_path):
+    save(fitted, tmp_path / "function.skd")
+    fitted.save(tmp_path / "method.skd")
+    assert (tmp_path / "function.skd").read_bytes() == (tmp_path / "method.skd").read_bytes()
+
+
+def test_pipeline_round_trip_predicts_identical_probabilities_on_pages_of_any_size(
+    fitted_pipeline, saved_pipeline, small_digits
+):
+    X, _ = small_digits
+    pages = _pages(X)
+    loaded = load(saved_pipeline)
+    assert_array_equal(loaded.predict_proba(pages), fitted_pipeline.predict_proba(pages))
+
+
+def test_pipeline_round_trip_keeps_the_step_names(saved_pipeline):
+    loaded = load(saved_pipeline)
+    assert isinstance(loaded, Pipeline)
+    assert [name for name, _ in loaded.steps] == ["normalize", "classify"]
+
+
+def test_pipeline_round_trip_keeps_normalizer_parameters_and_fitted_attributes(
+    fitted_pipeline, tmp_path
+):
+    # Parameters matter only to a refit, so setting them after fitting keeps the model valid.
+    pipeline = copy.deepcopy(fitted_pipeline)
+    pipeline.set_params(normalize__image_shape=(8, 8), normalize__box=6, normalize__ink="dark")
+    path = tmp_path / "pipeline.skd"
+    save(pipeline, path)
+    normalizer, loaded = pipeline[0], load(path)[0]
+    assert isinstance(loaded, DigitNormalizer)
+    assert loaded.get_params() == normalizer.get_params()
+    for name in ["image_shape_", "box_", "centering_", "center_", "ink_", "framed_"]:
+        assert getattr(loaded, name) == getattr(normalizer, name), name
+        assert type(getattr(loaded, name)) is type(getattr(normalizer, name)), name
+
+
+def test_pipeline_round_trip_keeps_the_classifier(fitted_pipeline, saved_pipeline):
+    loaded = load(saved_pipeline)[-1]
+    assert isinstance(loaded, CNNDigitClassifier)
+    assert loaded.get_params() == fitted_pipeline[-1].get_params()
+
+
+def test_pipeline_made_by_make_pipeline_round_trips_with_its_step_names(fitted_pipeline, tmp_path):
+    pipeline = make_pipeline(*copy.deepcopy([step for _, step in fitted_pipeline.steps]))
+    save(pipeline, tmp_path / "pipeline.skd")
+    loaded = load(tmp_path / "pipeline.skd")
+    assert [name for name, _ in loaded.steps] == ["digitnormalizer", "cnndigitclassifier"]
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        pytest.param(LogisticRegression(), id="sklearn-estimator"),
+        pytest.param(make_pipeline(tiny()), id="pipeline-without-normalizer"),
+        pytest.param(
+            make_pipeline(DigitNormalizer(), FunctionTransformer(), tiny()), id="extra-step"
+        ),
+        pytest.param(make_pipeline(DigitNormalizer()), id="pipeline-without-classifier"),
+        pytest.param(DigitNormalizer(), id="normalizer"),
+    ],
+)
+def test_unsupported_model_raises_type_error_naming_what_is_supported(model, tmp_path):
+    with pytest.raises(TypeError, match="DigitNormalizer then a CNNDigitClassifier"):
+        save(model, tmp_path / "model.skd")
+    assert os.listdir(tmp_path) == []
+
+
+def test_saving_pipeline_with_unfitted_normalizer_raises_not_fitted(fitted, tmp_path):
+    with pytest.raises(NotFittedError, match="DigitNormalizer"):
+        save(make_pipeline(DigitNormalizer(), fitted), tmp_path / "pipeline.skd")
+    assert os.listdir(tmp_path) == []
+
+
+def test_saving_pipeline_whose_steps_disagree_on_image_shape_is_rejected(
+    fitted_pipeline, tmp_path
+):
+    pipeline = copy.deepcopy(fitted_pipeline)
+    pipeline[0].image_shape_ = (10, 10)
+    with pytest.raises(ValueError, match="image_shape_ .* differs"):
+        save(pipeline, tmp_path / "pipeline.skd")
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        pytest.param(lambda n: n["attributes"].update(box_=100), "box_", id="box-beyond-frame"),
+        pytest.param(lambda n: n["attributes"].update(box_=0), "box_", id="box-zero"),
+        pytest.param(lambda n: n["attributes"].update(ink_="purple"), "ink_", id="ink"),
+        pytest.param(
+            lambda n: n["attributes"].update(centering_="auto"), "centering_", id="centering"
+        ),
+        pytest.param(
+            lambda n: n["attributes"].update(center_=[float("nan"), 3.5]), "center_", id="nan"
+        ),
+        pytest.param(
+            lambda n: n["attributes"].update(center_=[3.5, -1.0]), "center_", id="outside"
+        ),
+        pytest.param(
+            lambda n: n["attributes"].update(image_shape_=[0, 8]), "image_shape_", id="shape"
+        ),
+        pytest.param(lambda n: n["attributes"].pop("framed_"), "framed_", id="missing-framed"),
+        pytest.param(lambda n: n["attributes"].update(framed_=1), "framed_", id="framed-int"),
+        pytest.param(lambda n: n["params"].update(ink="purple"), "ink", id="ink-param"),
+        pytest.param(lambda n: n["params"].update(box=True), "box", id="box-param"),
+        pytest.param(
+            lambda n: n["params"].update(image_shape=[8]), "image_shape", id="shape-param"
+        ),
+        pytest.param(lambda n: n.pop("attributes"), "attributes", id="missing-attributes"),
+    ],
+)
+def test_tampered_normalizer_field_is_rejected_naming_it(change, field, saved_pipeline):
+    _rewrite_description(saved_pipeline, lambda d: change(d["pipeline"]["normalizer"]))
+    with pytest.raises(ValueError, match=f"DigitNormalizer: .*'{field}'"):
+        load(saved_pipeline)
+
+
+@pytest.mark.parametrize(
+    "names",
+    [["same", "same"], ["a__b", "classify"], ["memory", "classify"], ["normalize"], [1, 2]],
+)
+def test_invalid_step_names_are_rejected(names, saved_pipeline):
+    _rewrite_description(saved_pipeline, lambda d: d["pipeline"].update(steps=names))
+    with pytest.raises(ValueError, match="'steps'"):
+        load(saved_pipeline)
+
+
+def test_pipeline_whose_steps_disagree_on_image_shape_is_rejected_on_load(saved_pipeline):
+    _rewrite_description(
+        saved_pipeline,
+        lambda d: d["pipeline"]["normalizer"]["attributes"].update(image_shape_=[10, 10]),
+    )
+    with pytest.raises(ValueError, match="image_shape_ .* differs"):
+        load(saved_pipeline)
+
+
+def test_metadata_round_trips(fitted, tmp_path):
+    metadata = {
+        "provenance": {"seed": 0, "accuracy": 0.9871, "note": "entraîné à Zürich"},
+        "held_out": [3, 14, 15, 92],
+        "flags": [True, False, None],
+    }
+    save(fitted, tmp_path / "model.skd", metadata=metadata)
+    _, loaded = load(tmp_path / "model.skd", return_metadata=True)
+    assert loaded == metadata
+
+
+def test_pipeline_metadata_round_trips(fitted_pipeline, tmp_path):
+    save(fitted_pipeline, tmp_path / "pipeline.skd", metadata={"source": "load_digits"})
+    _, loaded = load(tmp_path / "pipeline.skd", return_metadata=True)
+    assert loaded == {"source": "load_digits"}
+
+
+def test_metadata_tuples_and_numpy_scalars_come_back_as_lists_and_python_scalars(fitted, tmp_path):
+    metadata = {"channels": (8, 16), "accuracy": np.float32(0.5), "epochs": np.int64(7)}
+    save(fitted, tmp_path / "model.skd", metadata=metadata)
+    _, loaded = load(tmp_path / "model.skd", return_metadata=True)
+    assert loaded == {"channels": [8, 16], "accuracy": 0.5, "epochs": 7}
+    assert type(loaded["epochs"]) is int
+
+
+def test_load_returns_just_the_model_unless_asked_for_metadata(fitted, tmp_path):
+    save(fitted, tmp_path / "model.skd", metadata={"seed": 0})
+    assert isinstance(load(tmp_path / "model.skd"), CNNDigitClassifier)
+
+
+def test_model_saved_without_metadata_loads_with_empty_metadata(saved):
+    _, metadata = load(saved, return_metadata=True)
+    assert metadata == {}
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [
+        pytest.param({"model": object()}, id="object"),
+        pytest.param({"held_out": np.arange(3)}, id="array"),
+        pytest.param({"labels": {1, 2}}, id="set"),
+        pytest.param({"nested": {7: "seven"}}, id="int-key"),
+        pytest.param(["not", "a", "dict"], id="list"),
+    ],
+)
+def test_metadata_json_cannot_store_raises_type_error(metadata, fitted, tmp_path):
+    with pytest.raises(TypeError, match="metadata"):
+        save(fitted, tmp_path / "model.skd", metadata=metadata)
+    assert os.listdir(tmp_path) == []
+
+
+def test_metadata_larger_than_1_mb_raises_value_error(fitted, tmp_path):
+    with pytest.raises(ValueError, match="bytes as JSON"):
+        save(fitted, tmp_path / "model.skd", metadata={"notes": "x" * 1_000_000})
+    assert os.listdir(tmp_path) == []
+
+
+def _nested(depth):
+    """Return lists nested ``depth`` levels deep."""
+    value = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
+def test_metadata_nested_too_deeply_raises_value_error(fitted, tmp_path):
+    with pytest.raises(ValueError, match="nested more than 32 levels"):
+        save(fitted, tmp_path / "model.skd", metadata={"deep": _nested(32)})
+
+
+def test_metadata_nested_to_the_limit_round_trips(fitted, tmp_path):
+    metadata = {"deep": _nested(31)}
+    save(fitted, tmp_path / "model.skd", metadata=metadata)
+    assert load(tmp_path / "model.skd", return_metadata=True)[1] == metadata
+
+
+@pytest.mark.parametrize(
+    "metadata, message",
+    [
+        pytest.param(["a", "list"], "'metadata' should be an object", id="not-an-object"),
+        pytest.param({"deep": _nested(40)}, "nested more than 32 levels", id="too-deep"),
+    ],
+)
+def test_stored_metadata_that_save_would_refuse_is_rejected(metadata, message, saved):
+    _rewrite_description(saved, lambda d: d.update(metadata=metadata))
+    with pytest.raises(ValueError, match=message):
         load(saved)
