@@ -18,8 +18,8 @@ from ._reading import read_gray
 MNIST_SHAPE = (28, 28)
 MNIST_BOX_FRACTION = 20 / 28
 # Ink must stand out from the paper by this many times the paper's noise (its robust standard
-# deviation); a blank, noisy page splits into two classes only about 3 noise widths apart.
-MIN_CONTRAST_TO_NOISE = 8.0
+# deviation); a blank, noisy page splits into two classes only about 2.3 noise widths apart.
+MIN_CONTRAST_TO_NOISE = 4.0
 # Paper pixels brighter than the paper level by this many noise widths count as ink.
 NOISE_WIDTHS = 3.0
 # A connected piece of ink lighter than this share of the heaviest piece is a speck of dirt

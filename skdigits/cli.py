@@ -421,7 +421,9 @@ def _benchmark(args):
     options = _cnn_options(args)
     models = {
         "CNNDigitClassifier": CNNDigitClassifier(
-            **{**PRESETS[args.preset], **options, "verbose": 0, "image_shape": image_shape}
+            # Cross-validation prints its own table: no epoch tables or bars per fit.
+            **{**PRESETS[args.preset], **options, "verbose": 0, "callbacks": None},
+            image_shape=image_shape,
         ),
         **baseline_models(args.random_state),
     }
@@ -645,7 +647,7 @@ def _parser():
         help="use a stratified random subset of N images, e.g. 5000 of MNIST's 60000 "
         "(default: all)",
     )
-    benchmark.set_defaults(run=_benchmark, quiet=True)
+    benchmark.set_defaults(run=_benchmark)
     return parser
 
 
