@@ -271,3 +271,33 @@ def test_pipeline_trained_on_arrays_predicts_scanned_pages(digits_split):
 
     assert on_arrays > 0.8
     assert on_scans >= on_arrays - 0.05
+
+
+def test_clone_and_pickle_keep_the_behaviour(mnist_style):
+    import pickle
+
+    from sklearn.base import clone
+
+    normalizer, pages = mnist_style
+
+    refit = clone(normalizer).fit(pages)
+    restored = pickle.loads(pickle.dumps(normalizer))
+
+    assert np.array_equal(refit.transform(pages[:3]), normalizer.transform(pages[:3]))
+    assert np.array_equal(restored.transform(pages[:3]), normalizer.transform(pages[:3]))
+
+
+def test_cross_validates_a_pipeline_on_a_list_of_pages_of_any_size(digits):
+    from conftest import tiny
+    from sklearn.model_selection import cross_val_score
+
+    X, y = digits
+    rng = np.random.default_rng(0)
+    pages = [
+        page(x, shape=(int(rng.integers(60, 90)), 70), scale=int(rng.integers(3, 6)))
+        for x in X[:150]
+    ]
+
+    scores = cross_val_score(make_pipeline(DigitNormalizer(), tiny(max_epochs=10)), pages, y[:150])
+
+    assert scores.mean() > 0.2  # a tiny network on 120 images: well above chance (0.1)
