@@ -387,7 +387,7 @@ def test_load_image_folder_resizes_every_image_to_image_shape(tmp_path):
     X, y = load_image_folder(tmp_path, image_shape=(28, 28))
 
     assert X.shape == (2, 28, 28)
-    np.testing.assert_array_equal(y, ["0", "1"])
+    np.testing.assert_array_equal(y, [0, 1])  # integer folder names give int labels
 
 
 def test_load_image_folder_inverts_when_asked(tmp_path):
@@ -406,7 +406,7 @@ def test_load_image_folder_ignores_files_that_are_not_images(tmp_path):
     X, y = load_image_folder(tmp_path)
 
     assert X.shape == (1, 3, 3)
-    np.testing.assert_array_equal(y, ["0"])
+    np.testing.assert_array_equal(y, [0])
 
 
 def test_load_image_folder_rejects_differing_sizes_without_image_shape(tmp_path):
