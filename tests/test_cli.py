@@ -380,3 +380,15 @@ def test_python_m_skdigits_reports_errors_with_exit_status_1(tmp_path):
     assert result.returncode == 1
     assert result.stderr.startswith("skdigits: error: ")
     assert "Traceback" not in result.stderr
+
+
+def test_decompression_bomb_is_a_one_line_error(tmp_path, monkeypatch, capsys):
+    from PIL import Image as PILImage
+
+    path = tmp_path / "huge.png"
+    PILImage.fromarray(np.full((40, 40), 200, dtype=np.uint8)).save(path)
+    monkeypatch.setattr(PILImage, "MAX_IMAGE_PIXELS", 100)  # 1,600 pixels is "too large" now
+
+    status = main(["predict", str(path)])
+
+    assert_one_line_error(capsys, status, "huge.png: it is too large to be a digit image")

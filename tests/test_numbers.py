@@ -1,0 +1,53 @@
+"""read_numbers and split_digits: numbers written on one line."""
+
+import numpy as np
+import pytest
+
+import skdigits
+from skdigits._numbers import split_digits
+
+
+def test_pieces_that_overlap_horizontally_are_one_digit():
+    ink = np.zeros((30, 60))
+    ink[2:5, 5:15] = 1  # the bar of a 5 ...
+    ink[8:25, 4:12] = 1  # ... and its body, apart from the bar but below it
+    ink[5:25, 30:33] = 1  # a 1, further right
+
+    digits = split_digits(ink)
+
+    assert len(digits) == 2
+    assert digits[0].sum() == ink[:, :20].sum()
+    assert digits[1].sum() == ink[:, 20:].sum()
+
+
+def test_digits_come_left_to_right_each_with_a_margin_of_paper():
+    ink = np.zeros((30, 60))
+    ink[5:25, 40:43] = 1
+    ink[5:25, 10:20] = 0.5
+
+    left, right = split_digits(ink)
+
+    assert left.max() == 0.5 and right.max() == 1
+    assert left[0].sum() == left[:, 0].sum() == 0
+
+
+def test_read_numbers_reads_a_number_of_bundled_digits(digits):
+    X, y = digits
+    model = skdigits.load_pretrained()
+    chosen = [int(np.flatnonzero(y == d)[0]) for d in (3, 0, 7)]
+    line = np.concatenate([np.pad(X[i].reshape(8, 8), 4) for i in chosen], axis=1)
+    page = 255 - np.kron(line, np.ones((6, 6))) * 12  # dark ink on light paper
+
+    numbers, confidence = skdigits.read_numbers(model, [page])
+
+    assert numbers == ["307"]
+    assert 0 < confidence[0] <= 1
+
+
+def test_read_numbers_needs_a_pipeline_with_a_normalizer(digits):
+    from conftest import tiny
+
+    X, y = digits
+
+    with pytest.raises(TypeError, match="DigitNormalizer"):
+        skdigits.read_numbers(tiny(max_epochs=1).fit(X[:100], y[:100]), [X[0].reshape(8, 8)])
