@@ -9,6 +9,7 @@ which MNIST images are used, from ``np.random.default_rng(s)``.
     python benchmarks/scans.py digits                    # accuracy on 2000 scans per seed
     python benchmarks/scans.py digits --model FILE --n 500 --seeds 0 1 2 3 4
     python benchmarks/scans.py numbers --n 500           # whole-number accuracy, 2-5 digits
+    python benchmarks/scans.py digits --pen              # digits redrawn with pens of any width
     python benchmarks/scans.py finetune                  # `skdigits train` on 200 scans
     python benchmarks/scans.py sheet --out sheet.png     # contact sheet, to look at
     python benchmarks/scans.py testdata --out tests/data/scans
@@ -39,6 +40,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 from scipy import ndimage
+from skimage.morphology import skeletonize
 
 import skdigits
 from skdigits.datasets import load_mnist
@@ -58,6 +60,9 @@ NUMBER_BASELINE_SHIFT = 0.10
 # Gap between neighbouring digits' ink boxes, as a fraction of the base height.
 NUMBER_GAP = (0.1, 0.6)
 NUMBER_LENGTH = (2, 5)
+# With --pen, digits are redrawn with a pen this wide, as a fraction of the digit's height:
+# from a fine pen to a marker (MNIST's own strokes are about 0.12).
+PEN_WIDTH = (0.02, 0.15)
 # Page size over digit size, drawn independently for height and width.
 PAGE_SCALE = (1.3, 2.5)
 # Paper: mean brightness, the largest difference a linear gradient makes across the page, and
@@ -80,7 +85,7 @@ FINETUNE_TEST_PER_CLASS = 50
 EVALUATE_LINE = re.compile(r"^accuracy: ([0-9.]+) on (\d+) ", re.MULTILINE)
 
 
-def _ink(image28, height, rng):
+def _ink(image28, height, rng, pen=False):
     """Return the digit's ink coverage (0..1) scaled so its 20-px box is ``height`` px high.
 
     The scaled 28x28 frame is cropped to the bounding box of its non-zero pixels, so the
@@ -93,7 +98,22 @@ def _ink(image28, height, rng):
     rows, cols = np.nonzero(alpha)
     if not len(rows):
         return np.zeros((1, 1))
-    return alpha[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+    alpha = alpha[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+    return _pen(alpha, height, rng) if pen else alpha
+
+
+def _pen(ink, height, rng):
+    """Return the digit redrawn along its skeleton with a round pen of random width.
+
+    MNIST's strokes are about an eighth of the digit's height wide at any size; real pens
+    are not: a fine pen draws 2-pixel lines on a 100-pixel digit.
+    """
+    radius = rng.uniform(*PEN_WIDTH) * height / 2
+    margin = int(np.ceil(radius)) + 1
+    skeleton = skeletonize(np.pad(ink, margin) > 0.5)
+    distance = ndimage.distance_transform_edt(~skeleton)
+    # Coverage falls from 1 to 0 over the pixel at the pen's edge: an anti-aliased line.
+    return np.clip(radius + 0.5 - distance, 0, 1)
 
 
 def _paper(shape, rng):
@@ -131,20 +151,20 @@ def _page_shape(ink_shape, digit_size, rng):
     return tuple(int(n + round(e)) for n, e in zip(ink_shape, extra, strict=True))
 
 
-def render_digit(image28, rng, height=DIGIT_HEIGHT):
+def render_digit(image28, rng, height=DIGIT_HEIGHT, pen=False):
     """Return a 2-D uint8 page showing the MNIST digit as dark ink on light paper.
 
     The digit's 20-px box is scaled to a height drawn from ``height`` and placed at a random
     position on a page 1.3 to 2.5 times the box's size in each direction.
     """
     size = rng.uniform(*height)
-    ink = _ink(image28, size, rng)
+    ink = _ink(image28, size, rng, pen)
     scales = rng.uniform(*PAGE_SCALE, size=2)
     page_shape = tuple(max(n, round(s * size)) for n, s in zip(ink.shape, scales, strict=True))
     return _page(ink, page_shape, rng)
 
 
-def render_number(images28, rng, height=NUMBER_HEIGHT):
+def render_number(images28, rng, height=NUMBER_HEIGHT, pen=False):
     """Return a 2-D uint8 page showing the MNIST digits side by side, left to right.
 
     Each digit has its own height and baseline around a common base height drawn from
@@ -153,7 +173,9 @@ def render_number(images28, rng, height=NUMBER_HEIGHT):
     """
     base = rng.uniform(*height)
     inks = [
-        _ink(image, base * rng.uniform(1 - NUMBER_HEIGHT_SPREAD, 1 + NUMBER_HEIGHT_SPREAD), rng)
+        _ink(
+            image, base * rng.uniform(1 - NUMBER_HEIGHT_SPREAD, 1 + NUMBER_HEIGHT_SPREAD), rng, pen
+        )
         for image in images28
     ]
     # Each digit's ink box rests on the common baseline, shifted up or down.
@@ -188,7 +210,7 @@ def save_page(page, stem, index, rng):
     return path
 
 
-def write_scans(folder, X, y, rng, per_class=None):
+def write_scans(folder, X, y, rng, per_class=None, pen=False):
     """Write digit scans into ``folder/<label>/<index>.png|jpg``; return paths and labels.
 
     ``per_class`` picks that many random images of each class from ``X, y``; by default all
@@ -209,20 +231,20 @@ def write_scans(folder, X, y, rng, per_class=None):
     for index, i in enumerate(chosen):
         label_folder = Path(folder) / str(y[i])
         label_folder.mkdir(parents=True, exist_ok=True)
-        page = render_digit(X[i], rng)
+        page = render_digit(X[i], rng, pen=pen)
         paths.append(save_page(page, label_folder / str(index), index, rng))
         labels.append(y[i].item())
     return paths, labels
 
 
-def write_numbers(folder, X, y, n, rng):
+def write_numbers(folder, X, y, n, rng, pen=False):
     """Write ``n`` number scans of 2 to 5 random digits; return paths and digit strings."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     paths, labels = [], []
     for index in range(n):
         chosen = rng.integers(0, len(y), size=rng.integers(NUMBER_LENGTH[0], NUMBER_LENGTH[1] + 1))
-        page = render_number(X[chosen], rng)
+        page = render_number(X[chosen], rng, pen=pen)
         paths.append(save_page(page, folder / str(index), index, rng))
         labels.append("".join(str(label) for label in y[chosen]))
     return paths, labels
@@ -294,7 +316,9 @@ def run_digits(options, work):
         rng = np.random.default_rng(seed)
         chosen = rng.choice(len(y), options.n, replace=False)
         begin = time.perf_counter()
-        paths, labels = write_scans(work / f"digits-seed{seed}", X[chosen], y[chosen], rng)
+        paths, labels = write_scans(
+            work / f"digits-seed{seed}", X[chosen], y[chosen], rng, pen=options.pen
+        )
         render_time = time.perf_counter() - begin
         begin = time.perf_counter()
         predicted = model.predict([str(path) for path in paths])
@@ -327,7 +351,9 @@ def run_numbers(options, work):
     per_seed = []
     for seed in options.seeds:
         rng = np.random.default_rng(seed)
-        paths, labels = write_numbers(work / f"numbers-seed{seed}", X, y, options.n, rng)
+        paths, labels = write_numbers(
+            work / f"numbers-seed{seed}", X, y, options.n, rng, pen=options.pen
+        )
         begin = time.perf_counter()
         predicted, confidence = skdigits.read_numbers(model, [str(path) for path in paths])
         confidence = np.asarray(confidence, dtype=float)
@@ -499,6 +525,11 @@ def _parser():
     predicting = argparse.ArgumentParser(add_help=False, parents=[measure])
     predicting.add_argument(
         "--model", metavar="FILE", help="model file (default: skdigits.load_pretrained())"
+    )
+    predicting.add_argument(
+        "--pen",
+        action="store_true",
+        help="redraw each digit with a pen 2-15%% of its height wide (MNIST's strokes: ~12%%)",
     )
 
     parser = argparse.ArgumentParser(

@@ -5,6 +5,7 @@ from numbers import Integral
 import numpy as np
 import scipy.ndimage as ndi
 from skimage.filters import threshold_otsu
+from skimage.morphology import disk, skeletonize
 from skimage.transform import resize
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -20,6 +21,10 @@ MNIST_BOX_FRACTION = 20 / 28
 # Ink must stand out from the paper by this many times the paper's noise (its robust standard
 # deviation); a blank, noisy page splits into two classes only about 2.3 noise widths apart.
 MIN_CONTRAST_TO_NOISE = 4.0
+# On pages that are nearly all paper (a thin pen), pixels this many noise widths from the
+# paper level are ink, and a page needs this many of them.
+SPARSE_INK_WIDTHS = 6.0
+MIN_INK_PIXELS = 8
 # Paper pixels brighter than the paper level by this many noise widths count as ink.
 NOISE_WIDTHS = 3.0
 # A connected piece of ink lighter than this share of the heaviest piece is a speck of dirt
@@ -34,6 +39,10 @@ CLEAR_AREA = (0.35, 0.65)
 # pixel) of the typical size, and their reference points scatter by at most 10% of the frame.
 FRAMED_SHARE = 0.8
 FRAMED_TOLERANCE = 0.1
+# MNIST's stroke widths (ink per pixel of skeleton) as fractions of its 20-pixel box: 5th
+# percentile and median. Thinner strokes of downscaled digits are widened to the median.
+THIN_STROKE = 1.7 / 20
+TYPICAL_STROKE = 2.6 / 20
 # fit learns the framing from at most this many images, spread evenly over the data.
 FIT_SAMPLE = 3000
 
@@ -245,6 +254,8 @@ class DigitNormalizer(TransformerMixin, BaseEstimator):
         crop = ink[top:bottom, left:right]
         height, width = self.image_shape_
         scale = min(min(self.box_, height) / crop.shape[0], min(self.box_, width) / crop.shape[1])
+        if scale < 1:
+            crop = _thicken(crop, scale, self.box_)
         if scale != 1:
             size = (max(1, round(crop.shape[0] * scale)), max(1, round(crop.shape[1] * scale)))
             crop = resize(crop, size, order=1, anti_aliasing=scale < 1, mode="constant")
@@ -344,6 +355,25 @@ def _measure(gray, ink, prior):
     if not high > low:
         raise NoInkError("the image is blank: every pixel has the same value")
     flat = _flatten_paper((gray - low) / (high - low))
+    try:
+        polarity, clear, x, paper_level, ink_level, noise = _split_by_otsu(flat, ink, prior)
+    except NoInkError:
+        # Otsu's threshold splits two classes of similar weight. A thin pen on a large page
+        # leaves so little ink that the threshold splits the paper's noise instead; the ink
+        # is then what lies far outside that noise.
+        polarity, clear, x, paper_level, ink_level, noise = _split_by_noise(flat, ink)
+    floor = min(paper_level + NOISE_WIDTHS * noise, (paper_level + ink_level) / 2)
+    result = np.clip((x - floor) / (ink_level - floor), 0, 1)
+    _remove_specks(result)
+    return _Measured(result, polarity, clear)
+
+
+def _split_by_otsu(flat, ink, prior):
+    """Return the polarity, whether it was clear, the ink-up image and its levels and noise.
+
+    Paper and ink are the two classes of Otsu's threshold; raises NoInkError when the ink
+    class does not stand out from the paper's noise.
+    """
     clear = True
     if ink == "auto":
         polarity, clear = _polarity(flat, prior)
@@ -354,15 +384,49 @@ def _measure(gray, ink, prior):
     paper, strokes = x[x <= threshold], x[x > threshold]
     paper_level, ink_level = np.median(paper), np.median(strokes)
     noise = 1.4826 * np.median(np.abs(paper - paper_level))
+    _check_contrast(paper_level, ink_level, noise)
+    return polarity, clear, x, paper_level, ink_level, noise
+
+
+def _split_by_noise(flat, ink):
+    """Return what ``_split_by_otsu`` does, for pages that are nearly all paper.
+
+    The paper is the median gray level, its noise the robust spread of all pixels; the ink
+    is the pixels more than ``SPARSE_INK_WIDTHS`` noise widths away, on the side where most
+    of them lie (or the side ``ink`` says).
+    """
+    level = np.median(flat)
+    noise = 1.4826 * np.median(np.abs(flat - level))
+    reach = SPARSE_INK_WIDTHS * noise + 1e-12
+    dark, light = np.sum(flat < level - reach), np.sum(flat > level + reach)
+    polarity = ink if ink != "auto" else ("dark" if dark > light else "light")
+    x = -flat if polarity == "dark" else flat
+    paper_level = -level if polarity == "dark" else level
+    strokes = x[x > paper_level + reach]
+    if strokes.size < MIN_INK_PIXELS:
+        raise NoInkError(
+            "no ink stands out from the paper (a blank or noise-only page); crop the image "
+            "to the digit or check the file"
+        )
+    ink_level = np.median(strokes)
+    _check_contrast(paper_level, ink_level, noise)
+    return (
+        polarity,
+        ink != "auto" or max(dark, light) > 2 * min(dark, light),
+        x,
+        paper_level,
+        ink_level,
+        noise,
+    )
+
+
+def _check_contrast(paper_level, ink_level, noise):
+    """Raise a NoInkError unless the ink level stands out from the paper's noise."""
     if ink_level - paper_level <= MIN_CONTRAST_TO_NOISE * noise:
         raise NoInkError(
             "no ink stands out from the paper (a blank or noise-only page); crop the image "
             "to the digit or check the file"
         )
-    floor = min(paper_level + NOISE_WIDTHS * noise, (paper_level + ink_level) / 2)
-    result = np.clip((x - floor) / (ink_level - floor), 0, 1)
-    _remove_specks(result)
-    return _Measured(result, polarity, clear)
 
 
 def _polarity(gray, prior):
@@ -428,6 +492,25 @@ def _remove_specks(ink):
     speck = mass < SPECK_FRACTION * mass.max()
     speck[0] = False
     ink[speck[labels]] = 0
+
+
+def _thicken(crop, scale, box):
+    """Return ``crop`` with its strokes widened if scaling by ``scale`` would leave them thin.
+
+    A digit written large with a fine pen keeps its fine strokes when scaled down: a 2-pixel
+    line on a 100-pixel digit becomes a faint 0.4-pixel trace in a 20-pixel box, unlike
+    any MNIST stroke. Strokes whose scaled width (ink per pixel of skeleton) is below MNIST's
+    5th percentile, relative to the ``box`` the ink is scaled into, are dilated to MNIST's
+    median width.
+    """
+    skeleton = skeletonize(crop > 0.5).sum()
+    if not skeleton:
+        return crop
+    width = crop.sum() / skeleton
+    if width * scale >= THIN_STROKE * box:
+        return crop
+    radius = round((TYPICAL_STROKE * box / scale - width) / 2)
+    return ndi.grey_dilation(crop, footprint=disk(radius)) if radius > 0 else crop
 
 
 def _bounds(ink):

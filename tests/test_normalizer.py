@@ -301,3 +301,26 @@ def test_cross_validates_a_pipeline_on_a_list_of_pages_of_any_size(digits):
     scores = cross_val_score(make_pipeline(DigitNormalizer(), tiny(max_epochs=10)), pages, y[:150])
 
     assert scores.mean() > 0.2  # a tiny network on 120 images: well above chance (0.1)
+
+
+def seven(width, shape=(160, 130), noise=0.0):
+    """Return a '7' drawn dark on light paper with a pen ``width`` pixels wide."""
+    from scipy import ndimage
+
+    lines = np.zeros(shape, dtype=bool)
+    lines[30, 30:100] = True  # the bar
+    for row in range(30, 130):  # the stem, down to the left
+        lines[row, 99 - (row - 30) * 45 // 100] = True
+    ink = ndimage.distance_transform_edt(~lines) <= width / 2
+    page = 0.9 - 0.7 * ink
+    return page + np.random.default_rng(0).normal(0, noise, shape)
+
+
+def test_a_fine_pen_on_a_large_noisy_page_is_found(mnist_style):
+    normalizer, _ = mnist_style
+
+    fine, bold = normalizer.transform([seven(1, noise=0.02), seven(12)])
+
+    # The 1-pixel line is widened when scaled down, not lost to a faint trace.
+    assert fine.max() > 0.9
+    assert fine.sum() > 0.5 * bold.sum()
