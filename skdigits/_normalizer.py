@@ -47,6 +47,12 @@ TYPICAL_STROKE = 2.6 / 20
 FIT_SAMPLE = 3000
 
 
+NO_INK = (
+    "no ink stands out from the paper (a blank or noise-only page); crop the image to the "
+    "digit or check the file"
+)
+
+
 class NoInkError(ValueError):
     """Raised for an image in which no ink stands out from the paper."""
 
@@ -408,29 +414,18 @@ def _split_by_noise(flat, ink):
     paper_level = -level if polarity == "dark" else level
     strokes = x[x > paper_level + reach]
     if strokes.size < MIN_INK_PIXELS:
-        raise NoInkError(
-            "no ink stands out from the paper (a blank or noise-only page); crop the image "
-            "to the digit or check the file"
-        )
+        raise NoInkError(NO_INK)
     ink_level = np.median(strokes)
     _check_contrast(paper_level, ink_level, noise)
-    return (
-        polarity,
-        ink != "auto" or max(dark, light) > 2 * min(dark, light),
-        x,
-        paper_level,
-        ink_level,
-        noise,
-    )
+    # The polarity is clear when one side holds clearly more of the far pixels.
+    clear = ink != "auto" or max(dark, light) > 2 * min(dark, light)
+    return polarity, clear, x, paper_level, ink_level, noise
 
 
 def _check_contrast(paper_level, ink_level, noise):
     """Raise a NoInkError unless the ink level stands out from the paper's noise."""
     if ink_level - paper_level <= MIN_CONTRAST_TO_NOISE * noise:
-        raise NoInkError(
-            "no ink stands out from the paper (a blank or noise-only page); crop the image "
-            "to the digit or check the file"
-        )
+        raise NoInkError(NO_INK)
 
 
 def _polarity(gray, prior):
