@@ -10,6 +10,7 @@ which MNIST images are used, from ``np.random.default_rng(s)``.
     python benchmarks/scans.py digits --model FILE --n 500 --seeds 0 1 2 3 4
     python benchmarks/scans.py numbers --n 500           # whole-number accuracy, 2-5 digits
     python benchmarks/scans.py digits --pen              # digits redrawn with pens of any width
+    python benchmarks/scans.py numbers --touching        # digits that touch their neighbours
     python benchmarks/scans.py finetune                  # `skdigits train` on 200 scans
     python benchmarks/scans.py sheet --out sheet.png     # contact sheet, to look at
     python benchmarks/scans.py testdata --out tests/data/scans
@@ -59,6 +60,8 @@ NUMBER_HEIGHT_SPREAD = 0.15
 NUMBER_BASELINE_SHIFT = 0.10
 # Gap between neighbouring digits' ink boxes, as a fraction of the base height.
 NUMBER_GAP = (0.1, 0.6)
+# With --touching: gaps from a small overlap to a small space, so many digits touch.
+TOUCHING_GAP = (-0.1, 0.1)
 NUMBER_LENGTH = (2, 5)
 # With --pen, digits are redrawn with a pen this wide, as a fraction of the digit's height:
 # from a fine pen to a marker (MNIST's own strokes are about 0.12).
@@ -164,12 +167,13 @@ def render_digit(image28, rng, height=DIGIT_HEIGHT, pen=False):
     return _page(ink, page_shape, rng)
 
 
-def render_number(images28, rng, height=NUMBER_HEIGHT, pen=False):
+def render_number(images28, rng, height=NUMBER_HEIGHT, pen=False, gap=NUMBER_GAP):
     """Return a 2-D uint8 page showing the MNIST digits side by side, left to right.
 
     Each digit has its own height and baseline around a common base height drawn from
-    ``height``; the gaps between neighbouring ink boxes are 0.1 to 0.6 of the base height, so
-    digits never overlap. The margins, paper and noise are those of :func:`render_digit`.
+    ``height``; the gaps between neighbouring ink boxes are drawn from ``gap``, in base
+    heights: by default 0.1 to 0.6, so digits never overlap; negative gaps make neighbours
+    overlap and touch. The margins, paper and noise are those of :func:`render_digit`.
     """
     base = rng.uniform(*height)
     inks = [
@@ -182,14 +186,16 @@ def render_number(images28, rng, height=NUMBER_HEIGHT, pen=False):
     bottoms = [
         round(rng.uniform(-NUMBER_BASELINE_SHIFT, NUMBER_BASELINE_SHIFT) * base) for _ in inks
     ]
-    gaps = [round(rng.uniform(*NUMBER_GAP) * base) for _ in inks[1:]]
+    gaps = [round(rng.uniform(*gap) * base) for _ in inks[1:]]
     top = min(b - ink.shape[0] for b, ink in zip(bottoms, inks, strict=True))
     width = sum(ink.shape[1] for ink in inks) + sum(gaps)
     line = np.zeros((max(bottoms) - top, width))
     left = 0
     for ink, bottom, gap in zip(inks, bottoms, [*gaps, 0], strict=True):
         row = bottom - top
-        line[row - ink.shape[0] : row, left : left + ink.shape[1]] = ink
+        # Maximum: with negative gaps, neighbouring digits overlap and their ink touches.
+        region = line[row - ink.shape[0] : row, left : left + ink.shape[1]]
+        np.maximum(region, ink, out=region)
         left += ink.shape[1] + gap
     return _page(line, _page_shape(line.shape, base, rng), rng)
 
@@ -237,14 +243,14 @@ def write_scans(folder, X, y, rng, per_class=None, pen=False):
     return paths, labels
 
 
-def write_numbers(folder, X, y, n, rng, pen=False):
+def write_numbers(folder, X, y, n, rng, pen=False, gap=NUMBER_GAP):
     """Write ``n`` number scans of 2 to 5 random digits; return paths and digit strings."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     paths, labels = [], []
     for index in range(n):
         chosen = rng.integers(0, len(y), size=rng.integers(NUMBER_LENGTH[0], NUMBER_LENGTH[1] + 1))
-        page = render_number(X[chosen], rng, pen=pen)
+        page = render_number(X[chosen], rng, pen=pen, gap=gap)
         paths.append(save_page(page, folder / str(index), index, rng))
         labels.append("".join(str(label) for label in y[chosen]))
     return paths, labels
@@ -352,7 +358,13 @@ def run_numbers(options, work):
     for seed in options.seeds:
         rng = np.random.default_rng(seed)
         paths, labels = write_numbers(
-            work / f"numbers-seed{seed}", X, y, options.n, rng, pen=options.pen
+            work / f"numbers-seed{seed}",
+            X,
+            y,
+            options.n,
+            rng,
+            pen=options.pen,
+            gap=TOUCHING_GAP if options.touching else NUMBER_GAP,
         )
         begin = time.perf_counter()
         predicted, confidence = skdigits.read_numbers(model, [str(path) for path in paths])
@@ -544,6 +556,11 @@ def _parser():
         "numbers", parents=[predicting], help="whole-number accuracy on scans of 2-5 digits"
     )
     numbers.add_argument("--n", type=int, default=500, help="numbers per seed (default: 500)")
+    numbers.add_argument(
+        "--touching",
+        action="store_true",
+        help="gaps of -0.1 to 0.1 digit heights, so that many neighbouring digits touch",
+    )
     commands.add_parser(
         "finetune",
         parents=[measure],

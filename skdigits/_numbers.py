@@ -10,6 +10,11 @@ from ._normalizer import DigitNormalizer, as_image_list, read_ink
 # of the narrower one: the bar and the body of a 5, the two strokes of a 4. Neighbouring
 # digits written close together overlap by a sliver at most.
 SAME_DIGIT_OVERLAP = 0.5
+# A piece of ink this many times wider than tall may be touching digits; it is tried cut at
+# this many columns, in at most this many rounds (three touching digits need two).
+TOUCHING_ASPECT = 1.0
+MAX_CUTS = 3
+CUT_CANDIDATES = 5
 # Each digit is cut out with a margin of paper this share of its height on every side, so
 # that it is framed like a digit on a page.
 MARGIN = 0.25
@@ -20,8 +25,11 @@ def read_numbers(model, images):
 
     The ink of each image is separated from the paper as :class:`DigitNormalizer` does, cut
     into connected pieces, and pieces whose column spans overlap (by at least half the
-    narrower one) are joined into one digit. The digits, left to right, are classified by
-    ``model`` and their labels joined into a string.
+    narrower one) are joined into one digit. A piece wider than tall is tried as two
+    touching digits, cut at the columns with least ink in its middle half, and kept cut
+    when ``model`` is surer of the two halves (the product of their probabilities) than of
+    the whole. The digits, left to right, are classified by ``model`` and their labels joined
+    into a string.
 
     Parameters
     ----------
@@ -61,7 +69,8 @@ def read_numbers(model, images):
     images = as_image_list(images)
     pieces, owners = [], []
     for index in range(len(images)):
-        digits = split_digits(read_ink(images, index, normalizer.ink, normalizer.ink_).ink)
+        ink = read_ink(images, index, normalizer.ink, normalizer.ink_).ink
+        digits = _split_touching(model, split_digits(ink))
         pieces.extend(digits)
         owners.extend([index] * len(digits))
     proba = model.predict_proba(pieces)
@@ -99,13 +108,66 @@ def split_digits(ink):
                 groups[-1] = [left, max(right, cols.stop), [*members, label]]
                 continue
         groups.append([cols.start, cols.stop, [label]])
-    digits = []
-    for left, right, members in groups:
-        mask = np.isin(labels, members)
-        rows = np.flatnonzero(mask.any(axis=1))
-        top, bottom = rows[0], rows[-1] + 1
-        margin = max(2, round(MARGIN * (bottom - top)))
-        digit = np.zeros((bottom - top + 2 * margin, right - left + 2 * margin))
-        digit[margin:-margin, margin:-margin] = np.where(mask, ink, 0)[top:bottom, left:right]
-        digits.append(digit)
+    return [
+        _cut_out(np.where(np.isin(labels, members), ink, 0)[:, left:right])
+        for left, right, members in groups
+    ]
+
+
+def _cut_out(ink):
+    """Return ``ink`` cropped to its rows and columns of ink, with a margin of paper."""
+    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    ink = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    return np.pad(ink, max(2, round(MARGIN * ink.shape[0])))
+
+
+def _split_touching(model, digits):
+    """Return ``digits`` with pieces that are two touching digits cut in two.
+
+    A piece wider than tall may be two digits whose ink touches. It is tried cut at each of
+    the ``CUT_CANDIDATES`` columns with the least ink in its middle half, and the cut the
+    model is surest of (the product of the two halves' probabilities) is kept when the model
+    is surer of it than of the whole piece. Up to ``MAX_CUTS`` rounds cut three or more
+    touching digits.
+    """
+    for _ in range(MAX_CUTS):
+        tries = {i: _cuts(digit) for i, digit in enumerate(digits) if _is_wide(digit)}
+        tries = {i: cuts for i, cuts in tries.items() if cuts}
+        if not tries:
+            return digits
+        pieces = [
+            piece
+            for i, cuts in tries.items()
+            for piece in (digits[i], *(half for halves in cuts for half in halves))
+        ]
+        sure = iter(model.predict_proba(pieces).max(axis=1))
+        replaced = {}
+        for i, cuts in tries.items():
+            whole = next(sure)
+            scores = [next(sure) * next(sure) for _ in cuts]
+            if max(scores) > whole:
+                replaced[i] = cuts[int(np.argmax(scores))]
+        if not replaced:
+            return digits
+        digits = [part for i, digit in enumerate(digits) for part in replaced.get(i, [digit])]
     return digits
+
+
+def _is_wide(digit):
+    """Return whether a digit's ink is wider than tall: it may be two touching digits."""
+    rows, cols = np.flatnonzero(digit.any(axis=1)), np.flatnonzero(digit.any(axis=0))
+    return cols[-1] - cols[0] > TOUCHING_ASPECT * (rows[-1] - rows[0])
+
+
+def _cuts(digit):
+    """Return pairs of pieces of ``digit``, cut at the columns with least ink mid-way."""
+    cols = np.flatnonzero(digit.any(axis=0))
+    left, right = cols[0], cols[-1] + 1
+    start = left + (right - left) // 4
+    ink = digit[:, start : right - (right - left) // 4].sum(axis=0)
+    cuts = []
+    for column in start + np.argsort(ink, kind="stable")[:CUT_CANDIDATES]:
+        halves = digit[:, :column], digit[:, column:]
+        if all(half.any() for half in halves):
+            cuts.append([_cut_out(half) for half in halves])
+    return cuts

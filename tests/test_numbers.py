@@ -1,9 +1,13 @@
 """read_numbers and split_digits: numbers written on one line."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
+from skimage.transform import resize
 
 import skdigits
+from skdigits._normalizer import read_ink
 from skdigits._numbers import split_digits
 
 
@@ -51,3 +55,33 @@ def test_read_numbers_needs_a_pipeline_with_a_normalizer(digits):
 
     with pytest.raises(TypeError, match="DigitNormalizer"):
         skdigits.read_numbers(tiny(max_epochs=1).fit(X[:100], y[:100]), [X[0].reshape(8, 8)])
+
+
+SCANS = Path(__file__).parent / "data" / "scans"
+
+
+def ink_of(name, height=50):
+    """Return the ink of a test scan, cropped and scaled to ``height`` pixels."""
+    ink = read_ink([SCANS / name], 0, "auto", None).ink
+    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    ink = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    return resize(ink, (height, round(ink.shape[1] * height / ink.shape[0])), order=1)
+
+
+@pytest.mark.parametrize(
+    ("left", "right"),
+    [("digit2_6010.png", "digit5_7541.jpg"), ("digit4_670.png", "digit6_6031.png")],
+)
+def test_touching_digits_are_cut_apart(left, right):
+    a, b = ink_of(left), ink_of(right)
+    width = a.shape[1] + b.shape[1] - 3  # three columns of overlap: the digits touch
+    line = np.zeros((50, width))
+    line[:, : a.shape[1]] = a
+    line[:, width - b.shape[1] :] = np.maximum(line[:, width - b.shape[1] :], b)
+    page = np.pad(line, 15)  # light ink on black
+
+    pieces = split_digits(read_ink([page], 0, "auto", None).ink)
+    numbers, _ = skdigits.read_numbers(skdigits.load_pretrained(), [page])
+
+    assert len(pieces) == 1  # one connected piece of ink ...
+    assert numbers == [left[5] + right[5]]  # ... read as two digits
