@@ -15,6 +15,9 @@ SAME_DIGIT_OVERLAP = 0.5
 TOUCHING_ASPECT = 1.0
 MAX_CUTS = 3
 CUT_CANDIDATES = 5
+# A cut is kept when the model's probability for both halves beats the whole's by this much:
+# single wide digits whose halves happen to look like digits stay whole.
+CUT_MARGIN = 0.1
 # Each digit is cut out with a margin of paper this share of its height on every side, so
 # that it is framed like a digit on a page.
 MARGIN = 0.25
@@ -67,16 +70,17 @@ def read_numbers(model, images):
         )
     normalizer = model[0]
     images = as_image_list(images)
-    pieces, owners = [], []
-    for index in range(len(images)):
-        ink = read_ink(images, index, normalizer.ink, normalizer.ink_).ink
-        digits = _split_touching(model, split_digits(ink))
-        pieces.extend(digits)
-        owners.extend([index] * len(digits))
-    proba = model.predict_proba(pieces)
+    pieces = [
+        (index, digit)
+        for index in range(len(images))
+        for digit in split_digits(read_ink(images, index, normalizer.ink, normalizer.ink_).ink)
+    ]
+    # The digits of every image go to the model together: one call per round, not per image.
+    pieces = _split_touching(model, pieces)
+    owners = np.array([owner for owner, _ in pieces])
+    proba = model.predict_proba([digit for _, digit in pieces])
     labels = model.classes_[proba.argmax(axis=1)].astype(str)
     best = proba.max(axis=1)
-    owners = np.asarray(owners)
     numbers = ["".join(labels[owners == index]) for index in range(len(images))]
     confidence = np.array([np.prod(best[owners == index]) for index in range(len(images))])
     return numbers, confidence
@@ -121,36 +125,37 @@ def _cut_out(ink):
     return np.pad(ink, max(2, round(MARGIN * ink.shape[0])))
 
 
-def _split_touching(model, digits):
-    """Return ``digits`` with pieces that are two touching digits cut in two.
+def _split_touching(model, pieces):
+    """Return ``(owner, digit)`` pieces with those that are two touching digits cut in two.
 
     A piece wider than tall may be two digits whose ink touches. It is tried cut at each of
     the ``CUT_CANDIDATES`` columns with the least ink in its middle half, and the cut the
-    model is surest of (the product of the two halves' probabilities) is kept when the model
-    is surer of it than of the whole piece. Up to ``MAX_CUTS`` rounds cut three or more
-    touching digits.
+    model is surest of (the product of the two halves' probabilities) is kept when that
+    beats the model's probability for the whole piece by ``CUT_MARGIN``. Up to ``MAX_CUTS``
+    rounds cut three or more touching digits.
     """
     for _ in range(MAX_CUTS):
-        tries = {i: _cuts(digit) for i, digit in enumerate(digits) if _is_wide(digit)}
+        tries = {i: _cuts(digit) for i, (_, digit) in enumerate(pieces) if _is_wide(digit)}
         tries = {i: cuts for i, cuts in tries.items() if cuts}
         if not tries:
-            return digits
-        pieces = [
+            return pieces
+        candidates = [
             piece
             for i, cuts in tries.items()
-            for piece in (digits[i], *(half for halves in cuts for half in halves))
+            for piece in (pieces[i][1], *(half for halves in cuts for half in halves))
         ]
-        sure = iter(model.predict_proba(pieces).max(axis=1))
+        sure = iter(model.predict_proba(candidates).max(axis=1))
         replaced = {}
         for i, cuts in tries.items():
             whole = next(sure)
             scores = [next(sure) * next(sure) for _ in cuts]
-            if max(scores) > whole:
-                replaced[i] = cuts[int(np.argmax(scores))]
+            if max(scores) > whole + CUT_MARGIN:
+                owner = pieces[i][0]
+                replaced[i] = [(owner, half) for half in cuts[int(np.argmax(scores))]]
         if not replaced:
-            return digits
-        digits = [part for i, digit in enumerate(digits) for part in replaced.get(i, [digit])]
-    return digits
+            return pieces
+        pieces = [part for i, piece in enumerate(pieces) for part in replaced.get(i, [piece])]
+    return pieces
 
 
 def _is_wide(digit):
