@@ -11,6 +11,7 @@ which MNIST images are used, from ``np.random.default_rng(s)``.
     python benchmarks/scans.py numbers --n 500           # whole-number accuracy, 2-5 digits
     python benchmarks/scans.py digits --pen              # digits redrawn with pens of any width
     python benchmarks/scans.py numbers --touching        # digits that touch their neighbours
+    python benchmarks/scans.py numbers --touching --no-cut   # ... read without cutting them
     python benchmarks/scans.py finetune                  # `skdigits train` on 200 scans
     python benchmarks/scans.py sheet --out sheet.png     # contact sheet, to look at
     python benchmarks/scans.py testdata --out tests/data/scans
@@ -367,7 +368,9 @@ def run_numbers(options, work):
             gap=TOUCHING_GAP if options.touching else NUMBER_GAP,
         )
         begin = time.perf_counter()
-        predicted, confidence = skdigits.read_numbers(model, [str(path) for path in paths])
+        predicted, confidence = skdigits.read_numbers(
+            model, [str(path) for path in paths], cut_touching=not options.no_cut
+        )
         confidence = np.asarray(confidence, dtype=float)
         predict_time = time.perf_counter() - begin
         correct = np.array([p == t for p, t in zip(predicted, labels, strict=True)])
@@ -556,6 +559,11 @@ def _parser():
         "numbers", parents=[predicting], help="whole-number accuracy on scans of 2-5 digits"
     )
     numbers.add_argument("--n", type=int, default=500, help="numbers per seed (default: 500)")
+    numbers.add_argument(
+        "--no-cut",
+        action="store_true",
+        help="read each piece of ink as one digit (read_numbers(..., cut_touching=False))",
+    )
     numbers.add_argument(
         "--touching",
         action="store_true",

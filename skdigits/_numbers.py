@@ -23,7 +23,7 @@ CUT_MARGIN = 0.1
 MARGIN = 0.25
 
 
-def read_numbers(model, images):
+def read_numbers(model, images, *, cut_touching=True):
     """Return the number written on one line in each image, and the confidence of each.
 
     The ink of each image is separated from the paper as :class:`DigitNormalizer` does, cut
@@ -41,6 +41,8 @@ def read_numbers(model, images):
         ten digits, such as :func:`skdigits.load_pretrained`'s.
     images : list of images
         Image files, PIL images or 2-D arrays, each showing one number on one line.
+    cut_touching : bool, default=True
+        Try wide pieces of ink as touching digits. False reads each piece as one digit.
 
     Returns
     -------
@@ -76,7 +78,8 @@ def read_numbers(model, images):
         for digit in split_digits(read_ink(images, index, normalizer.ink, normalizer.ink_).ink)
     ]
     # The digits of every image go to the model together: one call per round, not per image.
-    pieces = _split_touching(model, pieces)
+    if cut_touching:
+        pieces = _split_touching(model, pieces)
     owners = np.array([owner for owner, _ in pieces])
     proba = model.predict_proba([digit for _, digit in pieces])
     labels = model.classes_[proba.argmax(axis=1)].astype(str)

@@ -68,20 +68,33 @@ def ink_of(name, height=50):
     return resize(ink, (height, round(ink.shape[1] * height / ink.shape[0])), order=1)
 
 
+def touching(left, right):
+    """Return a page (light ink on black) of two test scans' digits whose ink touches."""
+    a, b = ink_of(left), ink_of(right)
+    width = a.shape[1] + b.shape[1] - 3  # three columns of overlap
+    line = np.zeros((50, width))
+    line[:, : a.shape[1]] = a
+    line[:, width - b.shape[1] :] = np.maximum(line[:, width - b.shape[1] :], b)
+    return np.pad(line, 15)
+
+
 @pytest.mark.parametrize(
     ("left", "right"),
     [("digit2_6010.png", "digit5_7541.jpg"), ("digit4_670.png", "digit6_6031.png")],
 )
 def test_touching_digits_are_cut_apart(left, right):
-    a, b = ink_of(left), ink_of(right)
-    width = a.shape[1] + b.shape[1] - 3  # three columns of overlap: the digits touch
-    line = np.zeros((50, width))
-    line[:, : a.shape[1]] = a
-    line[:, width - b.shape[1] :] = np.maximum(line[:, width - b.shape[1] :], b)
-    page = np.pad(line, 15)  # light ink on black
+    page = touching(left, right)
 
     pieces = split_digits(read_ink([page], 0, "auto", None).ink)
     numbers, _ = skdigits.read_numbers(skdigits.load_pretrained(), [page])
 
     assert len(pieces) == 1  # one connected piece of ink ...
     assert numbers == [left[5] + right[5]]  # ... read as two digits
+
+
+def test_cut_touching_false_reads_each_piece_as_one_digit():
+    page = touching("digit2_6010.png", "digit5_7541.jpg")
+
+    numbers, _ = skdigits.read_numbers(skdigits.load_pretrained(), [page], cut_touching=False)
+
+    assert len(numbers[0]) == 1
