@@ -19,7 +19,7 @@ from skorch.helper import predefined_split
 
 from ._images import pixel_range, validate_images
 from ._networks import DigitCNN
-from ._persistence import save_model
+from ._persistence import save
 from ._training import BatchIterator
 
 # "auto" training settings for small datasets (see CNNDigitClassifier._schedule).
@@ -487,7 +487,7 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
             The classifier, unchanged.
         """
         check_is_fitted(self)
-        save_model(self, path)
+        save(self, path)
         return self
 
 

@@ -289,7 +289,7 @@ class DigitNormalizer(TransformerMixin, BaseEstimator):
 
 def as_image_list(X):
     """Return ``X`` as a list of single images (paths, PIL images or 2-D/3-D arrays)."""
-    if isinstance(X, (str, bytes)) or hasattr(X, "__fspath__"):
+    if _is_path(X):
         raise TypeError(
             f"expected a list of images, got a single {type(X).__name__}; wrap it in a list: "
             "[path]"
@@ -324,16 +324,19 @@ def read_ink(images, index, ink, prior):
     except NoInkError as error:
         raise NoInkError(f"{_name(image, index)}: {error}") from None
     except (ValueError, TypeError) as error:
-        if isinstance(image, (str, bytes)) or hasattr(image, "__fspath__"):
+        if _is_path(image):
             raise  # the reader's errors name the file already
         raise type(error)(f"{_name(image, index)}: {error}") from None
 
 
 def _name(image, index):
     """Return how to name ``image`` in an error: its path, or its position in the input."""
-    if isinstance(image, (str, bytes)) or hasattr(image, "__fspath__"):
-        return str(image)
-    return f"image {index}"
+    return str(image) if _is_path(image) else f"image {index}"
+
+
+def _is_path(image):
+    """Return whether ``image`` names a file rather than holding pixels."""
+    return isinstance(image, (str, bytes)) or hasattr(image, "__fspath__")
 
 
 class _Measured:

@@ -161,19 +161,6 @@ def save(model, path, *, metadata=None):
     _write_atomically(path, _pack(payload))
 
 
-def save_model(estimator, path):
-    """Write a fitted classifier to ``path``: what :meth:`CNNDigitClassifier.save` calls.
-
-    Parameters
-    ----------
-    estimator : CNNDigitClassifier
-        A fitted classifier.
-    path : str or path-like
-        Where to write the file.
-    """
-    save(estimator, path)
-
-
 def load(path, device="cpu", *, return_metadata=False):
     """Return the fitted classifier or pipeline stored in a model file.
 
@@ -229,7 +216,7 @@ def load(path, device="cpu", *, return_metadata=False):
     >>> bool((loaded.predict_proba(X) == clf.predict_proba(X)).all())
     True
     """
-    # Imported here because _classifier imports save_model from this module.
+    # Imported here because _classifier imports save from this module.
     from ._classifier import _resolve_device
 
     device = _resolve_device(device)
