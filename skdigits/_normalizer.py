@@ -7,10 +7,10 @@ import scipy.ndimage as ndi
 from skimage.filters import threshold_otsu
 from skimage.morphology import disk, skeletonize
 from skimage.transform import resize
-from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from ._compat import Interval, StrOptions, _fit_context
 from ._images import check_image_shape, infer_image_shape
 from ._reading import read_gray
 

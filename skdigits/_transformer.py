@@ -1,9 +1,10 @@
 """ImageTransformer: reshape rows of pixels into scaled single-channel images."""
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from ._compat import _fit_context
 from ._images import pixel_range, scale_pixels, validate_images
 
 

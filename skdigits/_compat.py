@@ -1,0 +1,14 @@
+"""The one door to scikit-learn's private API.
+
+scikit-learn keeps ``_fit_context`` and its parameter constraints private, and they change
+between releases (``_fit_context`` gained new behaviour in 1.9). Every skdigits module
+imports them from here: ``_fit_context`` through the sklearn-compat package, which tracks
+those changes and bounds the scikit-learn versions it supports (pyproject.toml bounds both),
+and the constraint classes, which sklearn-compat does not wrap, from their private module
+here and nowhere else. CI runs the tests on the oldest and the newest versions allowed.
+"""
+
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn_compat.base import _fit_context
+
+__all__ = ["Interval", "StrOptions", "_fit_context"]
