@@ -15,11 +15,26 @@ from skorch import NeuralNetClassifier
 from skorch.callbacks import EarlyStopping, LRScheduler
 from skorch.dataset import Dataset
 from skorch.helper import predefined_split
+from skorch.history import History
 
 from ._compat import Interval, StrOptions, _fit_context
-from ._images import pixel_range, validate_images
-from ._networks import DigitCNN
-from ._persistence import save
+from ._images import check_image_shape, infer_image_shape, pixel_range, validate_images
+from ._networks import MAX_HIDDEN_UNITS, DigitCNN, check_channels
+from ._persistence import write_model_file
+from ._state import (
+    checked,
+    classes_from_state,
+    classes_to_state,
+    field,
+    history_from_state,
+    is_count,
+    is_dict,
+    is_list,
+    is_list_of_strings,
+    is_number,
+    is_positive_int,
+    params_from_state,
+)
 from ._training import BatchIterator
 
 # "auto" training settings for small datasets (see CNNDigitClassifier._schedule).
@@ -157,7 +172,7 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
 
     _parameter_constraints: dict = {
         "channels": [tuple, list],
-        "hidden_units": [Interval(Integral, 1, None, closed="left")],
+        "hidden_units": [Interval(Integral, 1, MAX_HIDDEN_UNITS, closed="both")],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "augment": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
         "stem": [StrOptions({"auto", "strided", "full"})],
@@ -234,12 +249,7 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
         self : CNNDigitClassifier
             The fitted classifier.
         """
-        if not all(isinstance(c, Integral) and c > 0 for c in self.channels) or not len(
-            self.channels
-        ):
-            raise ValueError(
-                f"channels must be a non-empty sequence of positive ints; got {self.channels!r}"
-            )
+        check_channels(self.channels)
         device = _resolve_device(self.device)
         previous = self.net_ if self.warm_start and hasattr(self, "net_") else None
         if previous is None:
@@ -247,11 +257,6 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
         else:
             # Fine-tuning: the network expects the image shape and pixel scale it learned.
             X, y = validate_images(self, X, y, reset=False)
-        if self.stem == "strided" and min(self.image_shape_) < 4:
-            raise ValueError(
-                f"stem='strided' needs images of at least 4x4 pixels; these are "
-                f"{self.image_shape_[0]}x{self.image_shape_[1]}. Use stem='auto' or 'full'."
-            )
         check_classification_targets(y)
         classes, y = np.unique(y, return_inverse=True)
         if len(classes) < 2:
@@ -471,24 +476,240 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
     def save(self, path):
         """Write the fitted classifier to ``path`` as a safe model file.
 
-        The file holds the network weights (safetensors) and everything else as JSON; it
-        is written to a temporary file and renamed, so an existing file is never left
-        half-written. Read it back with :func:`skdigits.load`, which never runs code from
-        the file, unlike pickle.
+        The same file as ``skdigits.save(self, path)``: the network weights and everything
+        else as JSON in one safetensors file, written to a temporary file and renamed, so an
+        existing file is never left half-written. Read it back with :func:`skdigits.load`,
+        which never runs code from the file, unlike pickle.
 
         Parameters
         ----------
         path : str or path-like
-            Where to write the model file.
+            Where to write the model file; through a symbolic link, its target is written.
 
         Returns
         -------
         self : CNNDigitClassifier
             The classifier, unchanged.
         """
-        check_is_fitted(self)
-        save(self, path)
+        write_model_file(path, *self.to_state())
         return self
+
+    def to_state(self):
+        """Return the fitted classifier as plain data: its weights and a JSON-able dict.
+
+        What a model file stores, for other stores too; :meth:`from_state` rebuilds the
+        classifier from it. Parameters that hold objects (a ``RandomState`` as
+        ``random_state``, ``callbacks``) are stored as None: the fitted weights no longer
+        depend on them, and a refit of the rebuilt classifier draws fresh seeds.
+
+        Returns
+        -------
+        tensors : dict of str to torch.Tensor
+            The network's state dict, on the CPU.
+        state : dict
+            ``{"params": ..., "attributes": ...}``: the hyperparameters and every fitted
+            attribute but the network, as JSON-able values (numpy scalars may remain).
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_digits
+        >>> from skdigits import CNNDigitClassifier
+        >>> X, y = load_digits(return_X_y=True)
+        >>> clf = CNNDigitClassifier(channels=(8, 16), max_epochs=2, random_state=0)
+        >>> tensors, state = clf.fit(X[:300], y[:300]).to_state()
+        >>> state["attributes"]["image_shape_"]
+        [8, 8]
+        >>> copy = CNNDigitClassifier.from_state(tensors, state)
+        >>> bool((copy.predict_proba(X) == clf.predict_proba(X)).all())
+        True
+        """
+        check_is_fitted(self)
+        params = self.get_params()
+        if isinstance(params["random_state"], np.random.RandomState):
+            params["random_state"] = None
+        if params["callbacks"]:
+            params["callbacks"] = None
+        attributes = {
+            name: write(getattr(self, name))
+            for name, (write, _) in _ATTRIBUTES.items()
+            if hasattr(self, name)
+        }
+        tensors = {
+            name: tensor.detach().cpu().contiguous()
+            for name, tensor in self.net_.module_.state_dict().items()
+        }
+        return tensors, {"params": params, "attributes": attributes}
+
+    @classmethod
+    def from_state(cls, tensors, state, device="cpu"):
+        """Return the fitted classifier that :meth:`to_state` gave as plain data.
+
+        Nothing is trusted: every parameter and attribute is checked for type and range,
+        sizes are bounded (see docs/persistence.md), and the tensors must be exactly those
+        of the network the parameters describe, finite and of its dtypes, before the network
+        is built.
+
+        Parameters
+        ----------
+        tensors : dict of str to torch.Tensor
+            The network's weights.
+        state : dict
+            The hyperparameters and fitted attributes, as JSON gives them back.
+        device : str, default="cpu"
+            Torch device to predict on: "cpu", "cuda", "cuda:N" or "auto". The ``device``
+            hyperparameter keeps its stored value, for refits.
+
+        Returns
+        -------
+        clf : CNNDigitClassifier
+            The fitted classifier.
+
+        Raises
+        ------
+        ValueError
+            If a field is missing, of the wrong type or out of range, or the tensors do not
+            fit the network; the message names the field.
+        """
+        device = _resolve_device(device)
+        checks = {
+            "channels": (is_list, "a list of ints"),
+            "image_shape": (lambda value: value is None or is_list(value), "null or a list"),
+        }
+        stored = field(state, "params", is_dict, "an object")
+        clf = cls(**params_from_state(cls, stored, checks))
+        clf._validate_params()
+        checked("channels", check_channels, clf.channels)
+        attributes = field(state, "attributes", is_dict, "an object")
+        for name, (_, read) in _ATTRIBUTES.items():
+            if name in attributes or name not in _OPTIONAL_ATTRIBUTES:
+                value = field(attributes, name, lambda _: True, "")
+                setattr(clf, name, checked(name, read, value))
+        clf._check_attributes_agree()
+        clf.net_ = clf._restore_net(tensors, device)
+        return clf
+
+    def _check_attributes_agree(self):
+        """Raise a ValueError unless the restored attributes describe one consistent model."""
+        height, width = self.image_shape_
+        if height * width != self.n_features_in_:
+            raise ValueError(
+                f"'image_shape_' {self.image_shape_} does not hold 'n_features_in_' "
+                f"{self.n_features_in_} pixels"
+            )
+        if self.image_shape is not None:
+            requested = checked(
+                "image_shape",
+                lambda shape: infer_image_shape(self.n_features_in_, shape),
+                self.image_shape,
+            )
+            if requested != self.image_shape_:
+                raise ValueError(
+                    f"'image_shape' {self.image_shape} disagrees with 'image_shape_' "
+                    f"{self.image_shape_}"
+                )
+        names = getattr(self, "feature_names_in_", None)
+        if names is not None and len(names) != self.n_features_in_:
+            raise ValueError(
+                f"'feature_names_in_' names {len(names)} features, not 'n_features_in_' "
+                f"{self.n_features_in_}"
+            )
+        if not (self.best_epoch_ <= self.n_iter_ == len(self.history_)):
+            raise ValueError(
+                f"'best_epoch_' {self.best_epoch_}, 'n_iter_' {self.n_iter_} and the "
+                f"{len(self.history_)} epochs of 'history_' disagree"
+            )
+
+    def _restore_net(self, tensors, device):
+        """Return the skorch net on ``device`` holding ``tensors``, once they are checked."""
+        net = self._new_net(device)
+        _check_weights(net, tensors, self.pixel_range_)
+        # Random initial weights are overwritten at once; drawing them must not move the
+        # user's global torch seed.
+        with torch.random.fork_rng(devices=[]):
+            net.initialize()
+        net.module_.load_state_dict(tensors)
+        # skorch switches to eval mode for each prediction; a loaded model is ready for one.
+        net.module_.eval()
+        net.history = self.history_
+        return net
+
+
+def _pixel_range_from_state(value):
+    """Return a stored pixel range: a finite low and a finite positive span."""
+    if not (is_list(value) and len(value) == 2 and all(map(is_number, value))):
+        raise ValueError(f"should be a list of two numbers; got {value!r:.80}")
+    low, span = (float(number) for number in value)
+    if not (math.isfinite(low) and math.isfinite(span) and span > 0):
+        raise ValueError(f"should be a finite low and a finite positive span; got {value!r:.80}")
+    return low, span
+
+
+def _require(is_valid, expected, convert=None):
+    """Return a reader that checks a stored value with ``is_valid``, then converts it."""
+
+    def read(value):
+        if not is_valid(value):
+            raise ValueError(f"should be {expected}; got {value!r:.80}")
+        return value if convert is None else convert(value)
+
+    return read
+
+
+# The fitted attributes besides the network, in one place: how each is written as JSON, and
+# how it is read back (checked, then converted to the type the classifier keeps).
+_ATTRIBUTES = {
+    "classes_": (classes_to_state, classes_from_state),
+    "n_features_in_": (int, _require(is_positive_int, "a positive int")),
+    "feature_names_in_": (
+        np.ndarray.tolist,
+        _require(is_list_of_strings, "a list of strings", lambda v: np.asarray(v, dtype=object)),
+    ),
+    "image_shape_": (list, lambda value: check_image_shape(value, name="image_shape_")),
+    "pixel_range_": (list, _pixel_range_from_state),
+    "best_epoch_": (int, _require(is_count, "a non-negative int")),
+    "n_iter_": (int, _require(is_count, "a non-negative int")),
+    "history_": (list, lambda value: History(history_from_state(value))),
+}
+# Set only by some fits: feature names come with DataFrames.
+_OPTIONAL_ATTRIBUTES = {"feature_names_in_"}
+
+
+def _check_weights(net, tensors, pixel_range):
+    """Raise a ValueError unless ``tensors`` are exactly the weights of ``net``'s network.
+
+    Names, shapes and dtypes must match, floating-point weights must be finite, batch-norm
+    variances non-negative, and the stored pixel scaling must be the fitted pixel range.
+    """
+    # On the meta device the network has shapes but no memory, so this costs nothing even
+    # for the largest network the bounds allow.
+    try:
+        with torch.device("meta"):
+            module = net.module(**net.get_params_for("module"))
+    except RuntimeError as error:
+        raise ValueError(
+            f"its parameters describe a network that cannot be built: {error}"
+        ) from None
+    expected = {name: (tuple(t.shape), t.dtype) for name, t in module.state_dict().items()}
+    found = {name: (tuple(t.shape), t.dtype) for name, t in tensors.items()}
+    differing = sorted(
+        name for name in expected.keys() | found.keys() if expected.get(name) != found.get(name)
+    )
+    if differing:
+        raise ValueError(
+            f"its weights do not fit the network its parameters describe (tensors "
+            f"{differing[:5]} are missing, extra, or of another shape or dtype)"
+        )
+    for name, tensor in tensors.items():
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise ValueError(f"tensor {name!r} holds NaN or infinite weights")
+        if name.endswith("running_var") and (tensor < 0).any():
+            raise ValueError(f"tensor {name!r} holds negative variances")
+    stored = (tensors["pixel_low"].item(), tensors["pixel_span"].item())
+    if stored != tuple(float(np.float32(v)) for v in pixel_range):
+        raise ValueError(
+            f"tensors 'pixel_low' and 'pixel_span' {stored} differ from 'pixel_range_' "
+            f"{tuple(pixel_range)}"
+        )
 
 
 def _start_from(net, previous):

@@ -18,6 +18,10 @@ from sklearn.utils.validation import validate_data
 # away belong to images on another scale (0..255 against 0..1e-9, say), and would overflow
 # the float32 sums inside the network into NaN predictions; they are rejected instead.
 MAX_SCALED_PIXEL = 1e6
+# Images larger than this a side are refused: far beyond what digits need, and the bound
+# keeps a model file from asking for image frames of any size (a 40000x40000 frame would
+# take gigabytes to predict one image).
+MAX_IMAGE_SIDE = 1024
 
 
 def infer_image_shape(n_features, image_shape=None):
@@ -43,17 +47,16 @@ def infer_image_shape(n_features, image_shape=None):
                 f"{n_features} is not a perfect square. Pass image_shape=(height, width), "
                 "or image_shape=(1, -1) to treat each row as a one-pixel-high image."
             )
-        return (side, side)
-    if len(image_shape) != 2 or not all(
-        isinstance(side, (int, np.integer)) and (side > 0 or side == -1) for side in image_shape
-    ):
+        return check_image_shape((side, side), name=f"the square shape of {n_features} pixels")
+    sides = list(image_shape) if isinstance(image_shape, (tuple, list)) else []
+    if len(sides) != 2 or sides.count(-1) > 1:
         raise ValueError(
             f"image_shape must be two positive ints (height, width), one of which may be -1; "
             f"got {image_shape!r}"
         )
-    height, width = (int(side) for side in image_shape)
-    if height == -1 and width == -1:
-        raise ValueError(f"only one side of image_shape may be -1; got {image_shape!r}")
+    # -1, a side to infer, is the one value beyond the image-shape check.
+    check_image_shape([1 if side == -1 else side for side in sides], name="image_shape")
+    height, width = (int(side) for side in sides)
     if height == -1 and n_features % width == 0:
         height = n_features // width
     elif width == -1 and n_features % height == 0:
@@ -62,19 +65,27 @@ def infer_image_shape(n_features, image_shape=None):
         raise ValueError(
             f"image_shape={tuple(image_shape)} does not fit rows of {n_features} pixels"
         )
-    return (height, width)
+    return check_image_shape((height, width))
 
 
-def check_image_shape(image_shape):
-    """Return ``image_shape`` as a ``(height, width)`` tuple of ints, or raise a ValueError."""
+def check_image_shape(image_shape, name="image_shape"):
+    """Return ``image_shape`` as a ``(height, width)`` tuple of ints, or raise a ValueError.
+
+    The one check of an image shape, used by the estimators, the loaders and the model-file
+    reader: two positive ints of at most ``MAX_IMAGE_SIDE``. ``name`` is what the error calls
+    the value.
+    """
     try:
         height, width = (operator.index(side) for side in image_shape)
         valid = height > 0 and width > 0
     except (TypeError, ValueError):
         valid = False
     if not valid:
+        raise ValueError(f"{name} must be two positive ints (height, width); got {image_shape!r}")
+    if max(height, width) > MAX_IMAGE_SIDE:
         raise ValueError(
-            f"image_shape must be two positive ints (height, width); got {image_shape!r}"
+            f"{name} {(height, width)} exceeds the {MAX_IMAGE_SIDE} pixels a side skdigits "
+            "works with; downscale the images (digits need far fewer pixels)"
         )
     return height, width
 
@@ -135,7 +146,7 @@ def _label_kind(label):
     return type(label).__name__
 
 
-def _check_label_types(y):
+def check_label_types(y):
     """Raise a ValueError naming the kinds of label when object labels ``y`` mix them."""
     if y.dtype != object:
         return
@@ -208,14 +219,14 @@ def validate_images(estimator, X, y="no_validation", *, reset):
         X = validated
     else:
         X, y = validated
-        _check_label_types(y)
+        check_label_types(y)
     X = _as_torch_dtype(X)
     if reset:
         n_features = estimator.n_features_in_
         if carried_shape is None:
             estimator.image_shape_ = infer_image_shape(n_features, estimator.image_shape)
         else:
-            estimator.image_shape_ = tuple(int(side) for side in carried_shape)
+            estimator.image_shape_ = check_image_shape(carried_shape, name="the image shape")
             if estimator.image_shape is not None:
                 requested = infer_image_shape(n_features, estimator.image_shape)
                 if requested != estimator.image_shape_:

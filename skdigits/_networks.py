@@ -2,6 +2,7 @@
 
 import itertools
 import math
+import operator
 
 import torch
 import torch.nn.functional as F
@@ -16,6 +17,29 @@ STRIDED_STEM_MIN_SIZE = 16
 # The feature map is average-pooled to at most this many cells per side before the dense
 # layer, so large images don't make the dense layer huge.
 MAX_HEAD_CELLS = 4
+# Bounds on the network's size, far beyond any digit CNN: they keep the cost of building the
+# network a model file describes bounded (a file asking for a million stages is refused).
+MAX_STAGES = 10
+MAX_CHANNELS = 1024
+MAX_HIDDEN_UNITS = 16384
+
+
+def check_channels(channels):
+    """Return ``channels`` as a tuple of ints, or raise a ValueError.
+
+    The one check of a network's stages, used by the classifier and the model-file reader:
+    1 to ``MAX_STAGES`` positive ints of at most ``MAX_CHANNELS``.
+    """
+    try:
+        stages = tuple(operator.index(count) for count in channels)
+    except TypeError:
+        stages = ()
+    if not 0 < len(stages) <= MAX_STAGES or not all(0 < c <= MAX_CHANNELS for c in stages):
+        raise ValueError(
+            f"channels must be 1 to {MAX_STAGES} positive ints of at most {MAX_CHANNELS}, one "
+            f"per convolutional stage; got {channels!r:.80}"
+        )
+    return stages
 
 
 class ConvBNReLU(nn.Module):
@@ -94,6 +118,12 @@ class DigitCNN(nn.Module):
         height, width = self.image_shape
         if stem == "auto":
             stem = "strided" if min(height, width) >= STRIDED_STEM_MIN_SIZE else "full"
+        if stem == "strided" and min(height, width) < 4:
+            # The 4x4 stride-2 convolution would leave no pixel for the stages after it.
+            raise ValueError(
+                f"stem='strided' needs images of at least 4x4 pixels; these are "
+                f"{height}x{width}. Use stem='auto' or 'full'."
+            )
         if stem == "strided":
             layers = [ConvBNReLU(1, channels[0], kernel_size=4, stride=2, padding=1)]
             height, width = height // 2, width // 2

@@ -1,5 +1,6 @@
 """DigitNormalizer: turn digit images of any size and kind into MNIST-style framed digits."""
 
+import math
 from numbers import Integral
 
 import numpy as np
@@ -13,6 +14,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._compat import Interval, StrOptions, _fit_context
 from ._images import check_image_shape, infer_image_shape
 from ._reading import read_gray
+from ._state import checked, field, is_dict, is_int, is_number, params_from_state
 
 # MNIST's framing: the ink scaled to fit a 20x20 box, centred by mass in a 28x28 frame. Used
 # when the training images show no framing of their own (raw scans of any size).
@@ -279,12 +281,126 @@ class DigitNormalizer(TransformerMixin, BaseEstimator):
         framed[row : row + crop.shape[0], col : col + crop.shape[1]] = np.clip(crop, 0, 1)
         return framed
 
+    def to_state(self):
+        """Return the fitted normaliser as plain data: a JSON-able dict.
+
+        What a model file stores; :meth:`from_state` rebuilds the normaliser from it.
+
+        Returns
+        -------
+        state : dict
+            ``{"params": ..., "attributes": ...}``: the parameters and fitted attributes.
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_digits
+        >>> from skdigits import DigitNormalizer
+        >>> X, _ = load_digits(return_X_y=True)
+        >>> state = DigitNormalizer().fit(X[:50]).to_state()
+        >>> state["attributes"]["box_"]
+        8
+        >>> DigitNormalizer.from_state(state).centering_
+        'box'
+        """
+        check_is_fitted(self)
+        attributes = {name: write(getattr(self, name)) for name, (write, _) in _ATTRIBUTES.items()}
+        return {"params": self.get_params(), "attributes": attributes}
+
+    @classmethod
+    def from_state(cls, state):
+        """Return the fitted normaliser that :meth:`to_state` gave as plain data.
+
+        Every parameter and attribute is checked for type and range; the frame is bounded
+        as images are (see docs/persistence.md).
+
+        Parameters
+        ----------
+        state : dict
+            The parameters and fitted attributes, as JSON gives them back.
+
+        Returns
+        -------
+        normalizer : DigitNormalizer
+            The fitted normaliser.
+
+        Raises
+        ------
+        ValueError
+            If a field is missing, of the wrong type or out of range; the message names it.
+        """
+        checks = {
+            "image_shape": (lambda value: value is None or isinstance(value, list), "a list"),
+            # A bool is an int to the parameter constraints; here it can only be a mistake.
+            "box": (lambda box: box is None or is_int(box), "null or an int"),
+        }
+        stored = field(state, "params", is_dict, "an object")
+        normalizer = cls(**params_from_state(cls, stored, checks))
+        normalizer._validate_params()
+        if normalizer.image_shape is not None:
+            checked("image_shape", check_image_shape, normalizer.image_shape)
+        attributes = field(state, "attributes", is_dict, "an object")
+        for name, (_, read) in _ATTRIBUTES.items():
+            value = field(attributes, name, lambda _: True, "")
+            setattr(normalizer, name, checked(name, read, value))
+        frame = normalizer.image_shape_
+        if normalizer.box_ > min(frame):
+            raise ValueError(f"'box_' {normalizer.box_} does not fit in the frame {frame}")
+        if not all(0 <= c <= side for c, side in zip(normalizer.center_, frame, strict=True)):
+            raise ValueError(f"'center_' {normalizer.center_} lies outside the frame {frame}")
+        return normalizer
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.two_d_array = False
         tags.transformer_tags.preserves_dtype = ["float32"]
         tags.requires_fit = True
         return tags
+
+
+def _choice(*options):
+    """Return a reader of a stored value that must be one of ``options``."""
+
+    def read(value):
+        if value not in options:
+            raise ValueError(f"should be one of {list(options)}; got {value!r:.80}")
+        return value
+
+    return read
+
+
+def _point(value):
+    """Return a stored point: two finite numbers."""
+    if not (
+        isinstance(value, list)
+        and len(value) == 2
+        and all(is_number(c) and math.isfinite(c) for c in value)
+    ):
+        raise ValueError(f"should be two finite numbers; got {value!r:.80}")
+    return tuple(float(c) for c in value)
+
+
+def _positive_int(value):
+    if not (is_int(value) and value > 0):
+        raise ValueError(f"should be a positive int; got {value!r:.80}")
+    return value
+
+
+def _bool(value):
+    if not isinstance(value, bool):
+        raise ValueError(f"should be a bool; got {value!r:.80}")
+    return value
+
+
+# The fitted attributes, in one place: how each is written as JSON and read back (checked,
+# then converted to the type the normaliser keeps).
+_ATTRIBUTES = {
+    "image_shape_": (list, lambda value: check_image_shape(value, name="image_shape_")),
+    "box_": (int, _positive_int),
+    "centering_": (str, _choice("mass", "box")),
+    "center_": (list, _point),
+    "ink_": (str, _choice("dark", "light")),
+    "framed_": (bool, _bool),
+}
 
 
 def as_image_list(X):

@@ -1,60 +1,47 @@
-"""Safe model files: a fitted digit model in one file that holds data, never code.
+"""Model files: plain data (tensors and JSON) to and from disk, bounded and checked.
 
-A model file stores a fitted CNNDigitClassifier, or a fitted pipeline of a DigitNormalizer
-and a CNNDigitClassifier, with optional JSON metadata from the caller.
+This module only moves data: the estimators convert themselves to tensors and JSON-able
+dicts (``to_state``) and back (``from_state``), and :mod:`skdigits._model_files` decides
+what a model is made of. Nothing here imports an estimator.
 
-Pickle and joblib files rebuild objects by importing and calling whatever the file names, so
-loading one runs code chosen by whoever wrote it. A ``.skd`` model file holds only numbers and
-text, and :func:`load` builds the model itself; nothing named in the file is ever imported,
-looked up or called.
+A model file is a standard safetensors file (any safetensors tool opens it): the network's
+weights as tensors, and in the header's ``__metadata__``::
 
-Layout (integers little-endian)::
+    "format"          "skdigits-model"
+    "format_version"  "3"
+    "sha256"          SHA-256 of the tensor data followed by the "skdigits" text, in hex
+    "skdigits"        JSON: {"versions", "classifier", "pipeline", "metadata"}
 
-    offset  size  field
-    0       8     magic b"SKDIGITS"
-    8       4     format version, uint32
-    12      8     payload length in bytes, uint64
-    20      32    SHA-256 of the payload
-    52      n     payload: a standard safetensors blob
+Reading trusts nothing, and costs bounded time and memory whatever the file holds:
 
-The payload holds the network's state dict, and in its header's ``__metadata__["skdigits"]`` a
-JSON description of everything else: format name and version, library versions, the
-classifier's hyperparameters, fitted attributes and training history, then (format version 2)
-the pipeline, if any: its step names and the normaliser's parameters and fitted attributes,
-and the caller's metadata. It is a valid safetensors file, so other tools can read the weights
-after skipping the 52-byte header.
+- Only a regular file of at most ``MAX_FILE_BYTES`` is opened (not a device such as
+  ``/dev/zero``, even through a symbolic link), and its first 8 bytes and header (at most
+  ``MAX_HEADER_BYTES``) are read and checked before anything else: the format name, the
+  version, the number of tensors and the data size they declare, which must be the file's.
+- Only then is the rest read, checked against the SHA-256 (any flipped byte or truncation),
+  and parsed by the safetensors library, which checks every tensor's offsets.
+- The JSON may nest at most ``MAX_DEPTH`` levels (the caller's metadata at most
+  ``MAX_METADATA_DEPTH``) and its integers must fit 64 bits. ``json.loads`` builds only
+  dicts, lists, strings, numbers, bools and None; nothing named in a file is ever imported,
+  looked up or called, unlike pickle.
 
-Format versions: 1 stored a classifier only. 2 adds ``"pipeline"`` (null for a classifier)
-and ``"metadata"``, and describes the classifier exactly as 1 did, so one reader serves both.
+Writing goes to a temporary file in the target's directory, locked while it is written,
+then renamed onto the target: the target holds its old content or all of the new, even if
+the process is killed. A save keeps an existing file's permission bits, writes through a
+symbolic link to its target, refuses directories and devices, and removes the temporary
+files of killed saves (those no living writer holds locked).
 
-Why this design:
-
-- Weights as safetensors: a tensor is a dtype, a shape and raw bytes, and the reader checks
-  every offset against the buffer. Tensors carry no device, so a model saved from a GPU loads
-  anywhere.
-- Everything else as JSON: ``json.loads`` builds only dicts, lists, strings, numbers, bools and
-  None. The loader reads the keys it knows and checks their types; an unknown parameter or a
-  value of the wrong type is an error rather than something to interpret. The two steps a
-  pipeline may hold are fixed, so the file names no class: it says whether there is a
-  normaliser, and the loader knows which class that is.
-- The version is read before anything else the layout could change, so a file from a newer
-  skdigits says "upgrade skdigits" instead of failing to parse.
-- The SHA-256 and the length detect any flipped byte or truncation before anything is parsed.
-  They are no signature (anyone can write a file with a valid checksum), which is why the
-  parsing never trusts the content.
-- The weights are checked against the network the hyperparameters describe before that network
-  is built, so a crafted file cannot make the loader allocate a network larger than the
-  weights it carries.
-- The file is written to a temporary file in the same directory and renamed onto the target, so
-  a failed or interrupted save never leaves a half-written model behind.
+Formats 1 and 2 (skdigits 0.1) put a 52-byte header (magic ``SKDIGITS``, version, length,
+SHA-256) in front of the safetensors data; they are still read.
 """
 
+import contextlib
 import hashlib
-import inspect
 import json
-import math
 import os
+import re
 import secrets
+import stat
 import struct
 
 import numpy as np
@@ -63,247 +50,77 @@ import sklearn
 import skorch
 import torch
 from safetensors import SafetensorError
-from sklearn.pipeline import Pipeline
-from sklearn.utils.validation import check_is_fitted
-from skorch.history import History
 
-from ._normalizer import DigitNormalizer
+from ._state import json_depth
+from ._version import __version__
 
-MAGIC = b"SKDIGITS"
 FORMAT_NAME = "skdigits-model"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+# The largest network the estimators' bounds allow takes about 400 MB of float32 weights.
+MAX_FILE_BYTES = 1 << 30
+# A description is a few kilobytes plus the history and the caller's metadata.
+MAX_HEADER_BYTES = 8 << 20
+MAX_TENSORS = 1000
+MAX_DEPTH = 40
 # Caller's metadata is for provenance and such, not data sets: beyond this it belongs in a
-# file of its own. The depth bound keeps reading it far from Python's recursion limit.
+# file of its own.
 MAX_METADATA_BYTES = 1_000_000
 MAX_METADATA_DEPTH = 32
 
-_HEADER = struct.Struct("<8sIQ32s")  # magic, format version, payload length, SHA-256
-_METADATA_KEY = "skdigits"
-_SUPPORTED = (
-    "a fitted CNNDigitClassifier, or a fitted Pipeline of exactly two steps: a DigitNormalizer "
-    "then a CNNDigitClassifier"
+# Formats 1 and 2: magic, format version, payload length, SHA-256, then the payload.
+LEGACY_MAGIC = b"SKDIGITS"
+_LEGACY_HEADER = struct.Struct("<8sIQ32s")
+_DESCRIPTION_KEY = "skdigits"
+_NOT_A_MODEL = (
+    "not a skdigits model file{reason}. A pickle or joblib file must be loaded with "
+    "joblib.load, and only if you trust whoever wrote it"
 )
 
 
-def save(model, path, *, metadata=None):
-    """Write a fitted classifier or pipeline to ``path`` as one safe model file.
+class ModelFile:
+    """What a model file holds: the classifier's tensors and state, the pipeline, metadata.
 
-    The file holds the network weights (safetensors) and everything else as JSON; it is
-    written to a temporary file and renamed, so an existing file is never left half-written.
-    Read it back with :func:`skdigits.load`, which never runs code from the file, unlike
-    pickle.
-
-    Parameters
+    Attributes
     ----------
-    model : CNNDigitClassifier or Pipeline
-        A fitted classifier, or a fitted :class:`~sklearn.pipeline.Pipeline` whose steps are
-        a :class:`DigitNormalizer` then a :class:`CNNDigitClassifier`, under any step names
-        (as :func:`~sklearn.pipeline.make_pipeline` makes). The pipeline's ``memory`` and
-        ``verbose`` settings are not stored.
-    path : str or path-like
-        Where to write the file; an existing file is replaced only once the new one is
-        completely written.
-    metadata : dict, default=None
-        Anything to keep with the model, such as where it came from or which images were
-        held out: a dict with string keys, and values None, bool, int, float, str, list or
-        dict, nested at most 32 levels deep and at most 1 MB as JSON. Tuples are stored as
-        lists and numpy scalars as Python numbers. :func:`skdigits.load` returns it with
-        ``return_metadata=True``.
-
-    Raises
-    ------
-    TypeError
-        If ``model`` is neither of the supported kinds, or ``metadata`` holds a value JSON
-        cannot store.
-    sklearn.exceptions.NotFittedError
-        If the classifier or the normaliser is not fitted.
-    ValueError
-        If ``metadata`` is too large or too deeply nested, or the normaliser frames images
-        in another shape than the classifier was fitted on.
-
-    Examples
-    --------
-    >>> from pathlib import Path
-    >>> from tempfile import TemporaryDirectory
-    >>> from sklearn.pipeline import make_pipeline
-    >>> import skdigits
-    >>> from skdigits.datasets import load_digits
-    >>> X, y = load_digits()
-    >>> model = make_pipeline(
-    ...     skdigits.DigitNormalizer(),
-    ...     skdigits.CNNDigitClassifier(channels=(8, 16), max_epochs=2, random_state=0),
-    ... ).fit(X[:300], y[:300])
-    >>> with TemporaryDirectory() as folder:
-    ...     path = Path(folder) / "digits.skd"
-    ...     skdigits.save(model, path, metadata={"trained_on": "digits 0 to 299"})
-    ...     loaded, metadata = skdigits.load(path, return_metadata=True)
-    >>> metadata
-    {'trained_on': 'digits 0 to 299'}
-    >>> bool((loaded.predict_proba(X) == model.predict_proba(X)).all())
-    True
-    """
-    names, normalizer, clf = _split_model(model)
-    check_is_fitted(clf)
-    pipeline = None
-    if normalizer is not None:
-        check_is_fitted(normalizer)
-        _check_steps_agree(normalizer, clf)
-        pipeline = {"steps": names, "normalizer": _describe_normalizer(normalizer)}
-    metadata = {} if metadata is None else metadata
-    _check_metadata(metadata)
-    state = {
-        name: tensor.detach().cpu().contiguous()
-        for name, tensor in clf.net_.module_.state_dict().items()
-    }
-    description = {**_describe(clf), "pipeline": pipeline, "metadata": metadata}
-    text = json.dumps(description, default=_plain_scalar)
-    payload = safetensors.torch.save(state, metadata={_METADATA_KEY: text})
-    _write_atomically(path, _pack(payload))
-
-
-def load(path, device="cpu", *, return_metadata=False):
-    """Return the fitted classifier or pipeline stored in a model file.
-
-    Loading runs no code from the file: it never unpickles and never imports, looks up or
-    calls anything the file names, so a model file from an untrusted source can hold a bad
-    model but cannot take over the machine.
-
-    Parameters
-    ----------
-    path : str or path-like
-        A file written by :func:`skdigits.save` or :meth:`CNNDigitClassifier.save`.
-    device : str, default="cpu"
-        Torch device to predict on: "cpu", "cuda", "cuda:N", or "auto" for a CUDA GPU when
-        one is available. Models saved on a GPU load on any device. The ``device``
-        hyperparameter keeps its saved value and is used only when the model is refitted.
-    return_metadata : bool, default=False
-        Whether to return the metadata saved with the model as well.
-
-    Returns
-    -------
-    model : CNNDigitClassifier or Pipeline
-        The fitted model, predicting exactly as the saved one did: a classifier, or for a
-        saved pipeline a :class:`~sklearn.pipeline.Pipeline` of a fitted
-        :class:`DigitNormalizer` and the classifier, under the saved step names. The
-        hyperparameters are the saved ones except those that held objects: a
-        ``random_state`` RandomState and ``callbacks`` come back as None.
+    tensors : dict of str to torch.Tensor
+    classifier : dict
+        The classifier's state, as its ``to_state`` gave it.
+    pipeline : dict or None
+        ``{"steps": [name, name], "normalizer": state}`` for a pipeline, else None.
     metadata : dict
-        Only with ``return_metadata=True``: the metadata given to :func:`skdigits.save`,
-        as JSON gives it back (tuples as lists); ``{}`` if none was given.
-
-    Raises
-    ------
-    FileNotFoundError
-        If there is no file at ``path``.
-    ValueError
-        If the file is not a skdigits model file, is truncated, corrupted or modified, was
-        written by a newer skdigits, or describes a model this version cannot build.
-
-    Examples
-    --------
-    >>> from pathlib import Path
-    >>> from tempfile import TemporaryDirectory
-    >>> from sklearn.datasets import load_digits
-    >>> import skdigits
-    >>> X, y = load_digits(return_X_y=True)
-    >>> clf = skdigits.CNNDigitClassifier(channels=(8, 16), max_epochs=2, random_state=0)
-    >>> clf = clf.fit(X[:300], y[:300])
-    >>> with TemporaryDirectory() as folder:
-    ...     path = Path(folder) / "digits.skd"
-    ...     clf.save(path)
-    ...     loaded = skdigits.load(path)
-    CNNDigitClassifier(channels=(8, 16), max_epochs=2, random_state=0)
-    >>> bool((loaded.predict_proba(X) == clf.predict_proba(X)).all())
-    True
+        The caller's metadata.
+    version : int
+        The file's format version.
     """
-    # Imported here because _classifier imports save from this module.
-    from ._classifier import _resolve_device
 
-    device = _resolve_device(device)
-    with open(path, "rb") as file:
-        data = file.read()
-    try:
-        version, payload = _unpack(data)
-        state, description = _read_payload(payload)
-        _check_format(description, version)
-        if version == 1:
-            # Version 1 stored a classifier and nothing else.
-            pipeline, metadata = None, {}
-        else:
-            pipeline = _field(description, "pipeline", _is_dict_or_none, "null or an object")
-            metadata = _stored_metadata(description)
-        # The normaliser is read first: checking its fields costs nothing, building the
-        # classifier's network does.
-        steps = None if pipeline is None else _restore_pipeline_steps(pipeline)
-        clf = _restore_classifier(description, state, device)
-        model = clf if steps is None else _assemble_pipeline(*steps, clf)
-    except ValueError as error:
-        raise ValueError(f"cannot load {os.fspath(path)!r}: {error}") from None
-    return (model, metadata) if return_metadata else model
+    def __init__(self, tensors, classifier, pipeline, metadata, version):
+        self.tensors = tensors
+        self.classifier = classifier
+        self.pipeline = pipeline
+        self.metadata = metadata
+        self.version = version
 
 
-def _split_model(model):
-    """Return ``(step names, normaliser, classifier)``; the first two are None for a classifier.
+def write_model_file(path, tensors, classifier, pipeline=None, metadata=None):
+    """Write a model file to ``path``: tensors and JSON-able state, atomically.
 
-    Raises a TypeError for any other kind of model.
+    Parameters
+    ----------
+    path : str or path-like
+        Where to write; see :func:`check_model_path`.
+    tensors : dict of str to torch.Tensor
+        The classifier's weights, on the CPU.
+    classifier : dict
+        The classifier's state.
+    pipeline : dict or None
+        The pipeline's step names and the normaliser's state, if any.
+    metadata : dict or None
+        The caller's metadata: JSON values, checked here.
     """
-    from ._classifier import CNNDigitClassifier  # imported here: _classifier imports us
-
-    if isinstance(model, CNNDigitClassifier):
-        return None, None, model
-    if isinstance(model, Pipeline):
-        steps = [step for _, step in model.steps]
-        if (
-            len(steps) == 2
-            and isinstance(steps[0], DigitNormalizer)
-            and isinstance(steps[1], CNNDigitClassifier)
-        ):
-            return [name for name, _ in model.steps], steps[0], steps[1]
-        kinds = ", ".join(type(step).__name__ for step in steps)
-        raise TypeError(f"skdigits can save {_SUPPORTED}; got a Pipeline of {kinds}")
-    raise TypeError(f"skdigits can save {_SUPPORTED}; got a {type(model).__name__}")
-
-
-def _check_steps_agree(normalizer, clf):
-    """Raise a ValueError unless the classifier takes the images the normaliser makes."""
-    if tuple(normalizer.image_shape_) != tuple(clf.image_shape_):
-        raise ValueError(
-            f"the DigitNormalizer's image_shape_ {tuple(normalizer.image_shape_)} differs from "
-            f"the CNNDigitClassifier's image_shape_ {tuple(clf.image_shape_)}, so the "
-            "classifier cannot predict the images the normalizer makes; fit the pipeline as "
-            "a whole"
-        )
-
-
-def _describe(estimator):
-    """Return the JSON-ready description of the classifier: everything but the weights."""
-    from . import __version__  # imported here: the package imports this module first
-
-    params = estimator.get_params()
-    # Objects, not settings: a RandomState (its state) and callbacks (code) cannot be data,
-    # and the fitted weights no longer depend on them. A refit of the loaded model uses None:
-    # fresh seeds, as a shared RandomState gives, and no extra callbacks.
-    if isinstance(params["random_state"], np.random.RandomState):
-        params["random_state"] = None
-    if params.get("callbacks"):
-        params["callbacks"] = None
-    attributes = {
-        "classes_": {
-            "dtype": estimator.classes_.dtype.str,
-            "values": estimator.classes_.tolist(),
-        },
-        "n_features_in_": estimator.n_features_in_,
-        "image_shape_": estimator.image_shape_,
-        "pixel_range_": estimator.pixel_range_,
-        "best_epoch_": estimator.best_epoch_,
-        "n_iter_": estimator.n_iter_,
-        "history_": list(estimator.history_),
-    }
-    if hasattr(estimator, "feature_names_in_"):
-        attributes["feature_names_in_"] = estimator.feature_names_in_.tolist()
-    return {
-        "format": FORMAT_NAME,
-        "format_version": FORMAT_VERSION,
+    target = check_model_path(path)
+    metadata = {} if metadata is None else metadata
+    check_metadata(metadata)
+    description = {
         "versions": {
             "skdigits": __version__,
             "torch": torch.__version__,
@@ -311,27 +128,118 @@ def _describe(estimator):
             "scikit-learn": sklearn.__version__,
             "numpy": np.__version__,
         },
-        "params": params,
-        "attributes": attributes,
+        "classifier": classifier,
+        "pipeline": pipeline,
+        "metadata": metadata,
     }
-
-
-def _describe_normalizer(normalizer):
-    """Return the JSON-ready parameters and fitted attributes of a DigitNormalizer."""
-    return {
-        "params": normalizer.get_params(),
-        "attributes": {
-            "image_shape_": normalizer.image_shape_,
-            "box_": normalizer.box_,
-            "centering_": normalizer.centering_,
-            "center_": normalizer.center_,
-            "ink_": normalizer.ink_,
-            "framed_": normalizer.framed_,
-        },
+    text = json.dumps(description, default=_plain_scalar, allow_nan=True)
+    # The tensor data does not depend on the header's metadata, so a first serialisation
+    # gives the bytes the checksum covers.
+    draft = safetensors.torch.save(tensors)
+    data = draft[8 + struct.unpack_from("<Q", draft)[0] :]
+    header = {
+        "format": FORMAT_NAME,
+        "format_version": str(FORMAT_VERSION),
+        "sha256": _digest(data, text),
+        _DESCRIPTION_KEY: text,
     }
+    _write_atomically(target, safetensors.torch.save(tensors, metadata=header))
 
 
-def _check_metadata(metadata):
+def read_model_file(path):
+    """Return the :class:`ModelFile` at ``path``, once every bound and checksum is checked.
+
+    Raises a ValueError naming the problem for anything but a model file of a format this
+    version reads (FileNotFoundError if there is no file).
+    """
+    with open(path, "rb") as file:
+        info = os.fstat(file.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError(_NOT_A_MODEL.format(reason=" but a directory, device or pipe"))
+        if info.st_size > MAX_FILE_BYTES:
+            raise ValueError(
+                f"the file takes {info.st_size:,} bytes, more than the {MAX_FILE_BYTES:,} "
+                "a model file may"
+            )
+        start = file.read(8)
+        if start == LEGACY_MAGIC:
+            return _read_legacy(file, info.st_size)
+        header_bytes, data_size = _read_header(file, start, info.st_size)
+        header = _parse_header(header_bytes, data_size)
+        rest = file.read(data_size + 1)
+    if len(rest) != data_size:
+        raise ValueError("the file changed while it was read")
+    meta = header["__metadata__"]
+    text = meta.get(_DESCRIPTION_KEY)
+    if not isinstance(text, str) or not isinstance(meta.get("sha256"), str):
+        raise ValueError("its header lacks the skdigits description or its checksum")
+    if meta["sha256"] != _digest(rest, text):
+        raise ValueError(
+            "checksum mismatch: the file is corrupted or was modified after it was saved"
+        )
+    tensors = _load_tensors(start + header_bytes + rest)
+    description = _parse_description(text)
+    for key in ("versions", "classifier", "pipeline", "metadata"):
+        if key not in description:
+            raise ValueError(f"its description lacks {key!r}")
+    return _model_file(tensors, description, FORMAT_VERSION)
+
+
+def check_model_path(path):
+    """Return the path a model file for ``path`` is written to, or raise why it cannot be.
+
+    Through symbolic links, the file they point to is written (a dangling link creates its
+    target). Directories, devices, pipes and sockets are refused, as is a missing folder.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Where a model file is to be saved.
+
+    Returns
+    -------
+    target : str
+        The absolute path of the file that saving writes.
+
+    Raises
+    ------
+    IsADirectoryError
+        If ``path`` is a directory.
+    FileNotFoundError
+        If the folder to write in does not exist.
+    ValueError
+        If ``path`` is a device, pipe or socket.
+
+    Examples
+    --------
+    >>> from skdigits import check_model_path
+    >>> check_model_path("/dev/null")
+    Traceback (most recent call last):
+    ...
+    ValueError: cannot save a model to '/dev/null': it is a device, pipe or socket, not a \
+regular file
+    """
+    target = os.path.realpath(path)
+    try:
+        mode = os.stat(target).st_mode
+    except FileNotFoundError:
+        mode = None
+    if mode is not None and stat.S_ISDIR(mode):
+        raise IsADirectoryError(f"cannot save a model to {os.fspath(path)!r}: it is a directory")
+    if mode is not None and not stat.S_ISREG(mode):
+        raise ValueError(
+            f"cannot save a model to {os.fspath(path)!r}: it is a device, pipe or socket, not "
+            "a regular file"
+        )
+    if not os.path.isdir(os.path.dirname(target)):
+        raise FileNotFoundError(
+            f"cannot save a model to {os.fspath(path)!r}: the folder "
+            f"{os.path.dirname(target)!r} does not exist"
+        )
+    return target
+
+
+def check_metadata(metadata):
     """Raise a TypeError or ValueError unless ``metadata`` can be saved and read back."""
     if not isinstance(metadata, dict):
         raise TypeError(f"metadata must be a dict; got a {type(metadata).__name__}")
@@ -342,6 +250,167 @@ def _check_metadata(metadata):
             f"metadata takes {size:,} bytes as JSON, more than the {MAX_METADATA_BYTES:,} a "
             "model file keeps; store large data in a file of its own and record its name"
         )
+
+
+def _digest(data, text):
+    """Return the hex SHA-256 of the tensor data followed by the description text."""
+    digest = hashlib.sha256(data)
+    digest.update(text.encode())
+    return digest.hexdigest()
+
+
+def _read_header(file, start, size):
+    """Return the safetensors header's bytes and the data size it leaves, checked for size."""
+    if len(start) < 8:
+        raise ValueError(_NOT_A_MODEL.format(reason=f": it holds only {len(start)} bytes"))
+    (length,) = struct.unpack("<Q", start)
+    if length > min(MAX_HEADER_BYTES, size - 8):
+        raise ValueError(
+            _NOT_A_MODEL.format(
+                reason=f": its first 8 bytes announce a {length:,}-byte header, which "
+                f"{'exceeds the file' if length > size - 8 else 'is beyond any model'}"
+            )
+        )
+    header_bytes = file.read(length)
+    if len(header_bytes) != length:
+        raise ValueError("the file changed while it was read")
+    return header_bytes, size - 8 - length
+
+
+def _parse_header(header_bytes, data_size):
+    """Return the safetensors header as JSON, checked to be a skdigits model's."""
+    try:
+        header = json.loads(header_bytes)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        raise ValueError(
+            "its header is not valid JSON: the file is corrupted or was modified, or is not "
+            "a skdigits model file"
+        ) from None
+    meta = header.get("__metadata__") if isinstance(header, dict) else None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
+        raise ValueError(_NOT_A_MODEL.format(reason=": its header does not name the format"))
+    version = meta.get("format_version")
+    if not (isinstance(version, str) and version.isdigit() and len(version) < 10):
+        raise ValueError(f"its format version {version!r:.40} is not a number")
+    if int(version) > FORMAT_VERSION:
+        raise ValueError(
+            f"the file has format version {version}, but this skdigits reads format versions "
+            f"up to {FORMAT_VERSION}; upgrade skdigits to load it"
+        )
+    if int(version) != FORMAT_VERSION:
+        raise ValueError(f"format version {version} is not a safetensors skdigits file")
+    entries = [entry for name, entry in header.items() if name != "__metadata__"]
+    if len(entries) > MAX_TENSORS:
+        raise ValueError(f"it holds {len(entries):,} tensors, more than {MAX_TENSORS:,}")
+    try:
+        end = max((int(entry["data_offsets"][1]) for entry in entries), default=0)
+    except (TypeError, KeyError, IndexError, ValueError):
+        raise ValueError("its header describes its tensors wrongly") from None
+    if end != data_size:
+        raise ValueError(
+            f"the file is truncated or corrupted: its tensors take {end:,} bytes, but "
+            f"{data_size:,} follow the header"
+        )
+    return header
+
+
+def _load_tensors(data):
+    """Return the tensors of safetensors bytes, parsed and checked by the safetensors library."""
+    try:
+        return safetensors.torch.load(data)
+    except (SafetensorError, ValueError, RuntimeError) as error:
+        raise ValueError(f"its weights cannot be read: {error}") from None
+
+
+def _parse_description(text):
+    """Return the JSON description, its depth and integers bounded."""
+    try:
+        description = json.loads(text, parse_int=_parse_int64)
+    except RecursionError:
+        raise ValueError("its description is nested too deeply to be a model") from None
+    except json.JSONDecodeError as error:
+        raise ValueError(f"its description is not valid JSON: {error}") from None
+    if not isinstance(description, dict):
+        raise ValueError("its description is not a JSON object")
+    if json_depth(description) > MAX_DEPTH:
+        raise ValueError(f"its description is nested more than {MAX_DEPTH} levels deep")
+    return description
+
+
+def _model_file(tensors, description, version):
+    """Return the :class:`ModelFile` of a parsed description, its sections type-checked."""
+    classifier = description["classifier"]
+    pipeline = description["pipeline"]
+    metadata = description["metadata"]
+    if not isinstance(classifier, dict):
+        raise ValueError("its classifier's description is not a JSON object")
+    if pipeline is not None and not isinstance(pipeline, dict):
+        raise ValueError("'pipeline' should be null or an object")
+    if not isinstance(metadata, dict):
+        raise ValueError("'metadata' should be an object")
+    _check_json_value(metadata, "'metadata'", depth=1)
+    return ModelFile(tensors, classifier, pipeline, metadata, version)
+
+
+def _read_legacy(file, size):
+    """Return the :class:`ModelFile` of a format 1 or 2 file, after its magic bytes."""
+    rest = file.read(_LEGACY_HEADER.size - len(LEGACY_MAGIC))
+    if len(rest) < _LEGACY_HEADER.size - len(LEGACY_MAGIC):
+        raise ValueError(f"the file is truncated: {size} bytes, shorter than its header")
+    _, version, length, digest = _LEGACY_HEADER.unpack(LEGACY_MAGIC + rest)
+    if version > FORMAT_VERSION:
+        raise ValueError(
+            f"the file has format version {version}, but this skdigits reads format versions "
+            f"up to {FORMAT_VERSION}; upgrade skdigits to load it"
+        )
+    if version not in (1, 2):
+        raise ValueError(f"format version {version} does not exist; the file is corrupted")
+    if length != size - _LEGACY_HEADER.size:
+        raise ValueError(
+            f"the file is truncated or corrupted: its header announces {length} bytes of "
+            f"model, but {size - _LEGACY_HEADER.size} follow"
+        )
+    payload = file.read(length)
+    if hashlib.sha256(payload).digest() != digest:
+        raise ValueError(
+            "checksum mismatch: the file is corrupted or was modified after it was saved"
+        )
+    (header_length,) = struct.unpack_from("<Q", payload.ljust(8, b"\0"))
+    if header_length > MAX_HEADER_BYTES:
+        raise ValueError(f"its header announces {header_length:,} bytes, beyond any model")
+    tensors = _load_tensors(payload)
+    header = json.loads(payload[8 : 8 + header_length])
+    text = header.get("__metadata__", {}).get(_DESCRIPTION_KEY)
+    if text is None:
+        raise ValueError("it holds weights but no skdigits description")
+    described = _parse_description(text)
+    for key, expected in (("format", FORMAT_NAME), ("format_version", version)):
+        if described.get(key) != expected:
+            raise ValueError(f"{key!r} should be {expected!r}; got {described.get(key)!r:.80}")
+    description = {
+        "versions": described.get("versions"),
+        "classifier": {
+            key: described[key] for key in ("params", "attributes") if key in described
+        },
+        # Format 1 stored a classifier and nothing else.
+        "pipeline": described.get("pipeline") if version == 2 else None,
+        "metadata": described.get("metadata", {}) if version == 2 else {},
+    }
+    return _model_file(tensors, description, version)
+
+
+def _parse_int64(digits):
+    """Return the int JSON spells as ``digits``, if a 64-bit integer can hold it."""
+    # Every count, shape and label of a model fits; a larger one could only overflow later,
+    # deep inside numpy or torch, with a less helpful error.
+    value = int(digits)
+    if not _fits_int64(value):
+        raise ValueError(f"its description holds an integer out of range: {digits:.40}")
+    return value
+
+
+def _fits_int64(value):
+    return -(2**63) <= value < 2**63
 
 
 def _check_json_value(value, where, depth):
@@ -373,13 +442,6 @@ def _check_json_value(value, where, depth):
         )
 
 
-def _stored_metadata(description):
-    """Return the caller's metadata held in ``description``, checking its depth."""
-    metadata = _field(description, "metadata", _is_dict, "an object")
-    _check_json_value(metadata, "'metadata'", depth=1)
-    return metadata
-
-
 def _plain_scalar(value):
     """Return a numpy scalar as the Python scalar JSON can store (a ``json.dumps`` hook)."""
     if isinstance(value, np.generic):
@@ -387,393 +449,73 @@ def _plain_scalar(value):
     raise TypeError(f"cannot store a {type(value).__name__} in a skdigits model file")
 
 
-def _pack(payload):
-    """Return the container bytes: the header, with version and checksum, then ``payload``."""
-    digest = hashlib.sha256(payload).digest()
-    return _HEADER.pack(MAGIC, FORMAT_VERSION, len(payload), digest) + payload
+def _write_atomically(target, data):
+    """Write ``data`` to the file ``target`` through a locked temporary file beside it.
 
-
-def _unpack(data):
-    """Return the format version and payload of a model file's bytes, once checked."""
-    if data[: len(MAGIC)] != MAGIC:
-        raise ValueError(
-            f"not a skdigits model file: it starts with {data[: len(MAGIC)]!r}, not {MAGIC!r}. "
-            "A pickle or joblib file must be loaded with joblib.load, and only if you trust "
-            "whoever wrote it"
-        )
-    if len(data) < _HEADER.size:
-        raise ValueError(f"the file is truncated: {len(data)} bytes, shorter than its header")
-    _, version, length, digest = _HEADER.unpack_from(data)
-    if version > FORMAT_VERSION:
-        raise ValueError(
-            f"the file has format version {version}, but this skdigits reads format versions "
-            f"up to {FORMAT_VERSION}; upgrade skdigits to load it"
-        )
-    if version < 1:
-        raise ValueError(f"format version {version} does not exist; the file is corrupted")
-    payload = data[_HEADER.size :]
-    if len(payload) != length:
-        raise ValueError(
-            f"the file is truncated or corrupted: its header announces {length} bytes of "
-            f"model, but {len(payload)} follow"
-        )
-    if hashlib.sha256(payload).digest() != digest:
-        raise ValueError(
-            "checksum mismatch: the file is corrupted or was modified after it was saved"
-        )
-    return version, payload
-
-
-def _read_payload(payload):
-    """Return the state dict and the decoded JSON description held in a safetensors payload."""
-    try:
-        state = safetensors.torch.load(payload)
-    except SafetensorError as error:
-        raise ValueError(f"its weights cannot be read: {error}") from None
-    # safetensors has validated the header: an 8-byte length, then that much JSON.
-    (header_length,) = struct.unpack_from("<Q", payload)
-    try:
-        header = json.loads(payload[8 : 8 + header_length])
-        text = header.get("__metadata__", {}).get(_METADATA_KEY)
-        if text is None:
-            raise ValueError("it holds weights but no skdigits description")
-        description = json.loads(text, parse_int=_parse_int64)
-    except RecursionError:
-        raise ValueError("its description is nested too deeply to be a model") from None
-    except json.JSONDecodeError as error:
-        raise ValueError(f"its description is not valid JSON: {error}") from None
-    if not isinstance(description, dict):
-        raise ValueError("its description is not a JSON object")
-    return state, description
-
-
-def _parse_int64(digits):
-    """Return the int JSON spells as ``digits``, if a 64-bit integer can hold it."""
-    # Every count, shape and label of a model fits; a larger one could only overflow later,
-    # deep inside numpy or torch, with a less helpful error.
-    value = int(digits)
-    if not _fits_int64(value):
-        raise ValueError(f"its description holds an integer out of range: {digits:.40}")
-    return value
-
-
-def _check_format(description, version):
-    """Raise a ValueError unless the description is this format, in the header's version."""
-    _field(description, "format", lambda name: name == FORMAT_NAME, repr(FORMAT_NAME))
-    _field(
-        description,
-        "format_version",
-        lambda stated: stated == version,
-        f"{version}, the version in the file's header",
-    )
-
-
-def _restore_classifier(description, state, device):
-    """Return the fitted CNNDigitClassifier that ``description`` and ``state`` describe."""
-    from ._classifier import CNNDigitClassifier  # imported here: _classifier imports us
-
-    stored_params = _field(description, "params", _is_dict, "an object")
-    checks = {
-        "channels": (_is_channels, "a non-empty list of positive ints"),
-        "image_shape": (_is_image_shape_param, "null or a list of two ints"),
-    }
-    clf = CNNDigitClassifier(**_params(stored_params, CNNDigitClassifier(), checks))
-    clf._validate_params()
-    attributes = _field(description, "attributes", _is_dict, "an object")
-    for name, value in _fitted_attributes(attributes).items():
-        setattr(clf, name, value)
-    clf.net_ = _restore_net(clf, state, device)
-    return clf
-
-
-def _restore_pipeline_steps(stored):
-    """Return the step names and the fitted DigitNormalizer a pipeline's description holds."""
-    names = _field(stored, "steps", _is_step_names, "two distinct names of pipeline steps")
-    described = _field(stored, "normalizer", _is_dict, "an object")
-    # The constraints of DigitNormalizer check the other parameters; these two they would
-    # let through (any list, a bool as box).
-    checks = {
-        "image_shape": (_is_shape_or_none, "null or a list of two positive ints"),
-        "box": (_is_positive_int_or_none, "null or a positive int"),
-    }
-    try:
-        stored_params = _field(described, "params", _is_dict, "an object")
-        normalizer = DigitNormalizer(**_params(stored_params, DigitNormalizer(), checks))
-        normalizer._validate_params()
-        attributes = _field(described, "attributes", _is_dict, "an object")
-        for name, value in _normalizer_attributes(attributes).items():
-            setattr(normalizer, name, value)
-    except ValueError as error:
-        raise ValueError(f"its DigitNormalizer: {error}") from None
-    return names, normalizer
-
-
-def _assemble_pipeline(names, normalizer, clf):
-    """Return the Pipeline of ``normalizer`` then ``clf``, once they are checked to agree."""
-    _check_steps_agree(normalizer, clf)
-    return Pipeline([(names[0], normalizer), (names[1], clf)])
-
-
-def _params(stored, estimator, checks):
-    """Return the constructor arguments of ``estimator`` in ``stored``, lists as tuples.
-
-    ``checks`` maps the parameters that need more than to be a JSON scalar (those holding
-    tuples, among others) to their check and a description of what it expects.
+    Renaming within one directory is atomic, so ``target`` holds either its old content or
+    all of ``data``, even if the process dies mid-write. An existing file's permission bits
+    are kept.
     """
-    known = estimator.get_params()
-    unknown = sorted(set(stored) - set(known))
-    if unknown:
-        raise ValueError(
-            f"unknown parameters {unknown}; the file was modified or written by another "
-            "version of skdigits"
-        )
-    # Parameters missing from the file keep their defaults, as in files written before the
-    # parameter existed; for the classifier, the check of the weights catches any difference
-    # that matters.
-    params = {}
-    for name in stored:
-        check, expected = checks.get(name, (_is_scalar, "a number, string, bool or null"))
-        value = _field(stored, name, check, expected)
-        # JSON has no tuples: parameters that hold them come back as lists.
-        params[name] = tuple(value) if isinstance(value, list) else value
-    return params
-
-
-def _fitted_attributes(stored):
-    """Return the fitted attributes in ``stored``, in the types the classifier keeps them."""
-    attributes = {
-        "classes_": _classes(_field(stored, "classes_", _is_dict, "an object")),
-        "n_features_in_": _field(stored, "n_features_in_", _is_positive_int, "a positive int"),
-        "image_shape_": tuple(
-            _field(stored, "image_shape_", _is_shape, "a list of two positive ints")
-        ),
-        "pixel_range_": tuple(
-            _field(stored, "pixel_range_", _is_pixel_range, "a list of two numbers")
-        ),
-        "best_epoch_": _field(stored, "best_epoch_", _is_count, "a non-negative int"),
-        "n_iter_": _field(stored, "n_iter_", _is_count, "a non-negative int"),
-        "history_": History(_field(stored, "history_", _is_list_of_dicts, "a list of objects")),
-    }
-    if "feature_names_in_" in stored:
-        names = _field(stored, "feature_names_in_", _is_list_of_strings, "a list of strings")
-        attributes["feature_names_in_"] = np.asarray(names, dtype=object)
-    return attributes
-
-
-def _normalizer_attributes(stored):
-    """Return the fitted attributes of a DigitNormalizer in ``stored``, in their types."""
-    shape = tuple(_field(stored, "image_shape_", _is_shape, "a list of two positive ints"))
-    box = _field(
-        stored,
-        "box_",
-        lambda value: _is_positive_int(value) and value <= min(shape),
-        f"a positive int that fits in the frame {shape}",
-    )
-    center = _field(
-        stored,
-        "center_",
-        lambda point: _is_point_in(point, shape),
-        f"two finite numbers within the frame {shape}",
-    )
-    return {
-        "image_shape_": shape,
-        "box_": box,
-        "centering_": _field(
-            stored, "centering_", lambda c: c in ("mass", "box"), '"mass" or "box"'
-        ),
-        "center_": tuple(float(coordinate) for coordinate in center),
-        "ink_": _field(stored, "ink_", lambda ink: ink in ("dark", "light"), '"dark" or "light"'),
-        "framed_": _field(stored, "framed_", lambda framed: isinstance(framed, bool), "a bool"),
-    }
-
-
-def _classes(stored):
-    """Return the class labels as an array of the dtype kind they were fitted with."""
-    dtype_name = _field(stored, "dtype", lambda name: isinstance(name, str), "a dtype name")
+    directory, name = os.path.split(target)
+    _remove_stale_temporaries(directory, name)
     try:
-        dtype = np.dtype(dtype_name)
-    except TypeError:
-        raise ValueError(f"'dtype' {dtype_name!r:.80} is not a numpy dtype") from None
-    checks = {
-        "b": lambda label: isinstance(label, bool),
-        "i": _is_int,
-        "u": lambda label: _is_int(label) and label >= 0,
-        "f": _is_number,
-        "U": lambda label: isinstance(label, str),
-        "O": lambda label: isinstance(label, (str, int, float)),
-    }
-    if dtype.kind not in checks:
-        raise ValueError(f"class labels of dtype {dtype} are not supported")
-    check = checks[dtype.kind]
-    values = _field(
-        stored, "values", lambda v: isinstance(v, list) and all(map(check, v)), f"{dtype} labels"
-    )
-    try:
-        # The width of a string dtype is a size request; the labels themselves give the real
-        # width.
-        return np.array(values, dtype=str if dtype.kind == "U" else dtype)
-    except OverflowError:
-        raise ValueError(f"class labels {values!r:.80} do not fit dtype {dtype}") from None
-
-
-def _restore_net(clf, state, device):
-    """Return the classifier's skorch net, initialized on ``device`` with the stored weights."""
-    net = clf._new_net(device)
-    _check_weights_fit(net, state)
-    # Random initial weights are overwritten at once; drawing them must not move the user's
-    # global torch seed.
-    with torch.random.fork_rng(devices=[]):
-        net.initialize()
-    net.module_.load_state_dict(state)
-    # skorch switches to eval mode for each prediction; a loaded model is ready for one.
-    net.module_.eval()
-    net.history = clf.history_
-    return net
-
-
-def _check_weights_fit(net, state):
-    """Raise a ValueError unless ``state`` has exactly the tensors of ``net``'s network."""
-    # On the meta device the network has shapes but no memory, so this costs nothing even
-    # when the hyperparameters ask for an enormous network.
-    try:
-        with torch.device("meta"):
-            module = net.module(**net.get_params_for("module"))
-    except RuntimeError as error:
-        raise ValueError(
-            f"its parameters describe a network that cannot be built: {error}"
-        ) from None
-    expected = {name: tuple(tensor.shape) for name, tensor in module.state_dict().items()}
-    found = {name: tuple(tensor.shape) for name, tensor in state.items()}
-    differing = sorted(
-        name for name in expected.keys() | found.keys() if expected.get(name) != found.get(name)
-    )
-    if differing:
-        raise ValueError(
-            f"its weights do not fit the network its parameters describe (tensors "
-            f"{differing[:5]} are missing, extra or of another shape)"
-        )
-
-
-def _field(mapping, key, is_valid, expected):
-    """Return ``mapping[key]``, raising a ValueError if it is missing or not ``expected``."""
-    if key not in mapping:
-        raise ValueError(f"its description lacks {key!r}")
-    value = mapping[key]
-    if not is_valid(value):
-        raise ValueError(f"{key!r} should be {expected}; got {value!r:.80}")
-    return value
-
-
-def _fits_int64(value):
-    return -(2**63) <= value < 2**63
-
-
-def _is_int(value):
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value):
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _is_positive_int(value):
-    return _is_int(value) and value > 0
-
-
-def _is_positive_int_or_none(value):
-    return value is None or _is_positive_int(value)
-
-
-def _is_count(value):
-    return _is_int(value) and value >= 0
-
-
-def _is_scalar(value):
-    return value is None or isinstance(value, (bool, int, float, str))
-
-
-def _is_dict(value):
-    return isinstance(value, dict)
-
-
-def _is_dict_or_none(value):
-    return value is None or isinstance(value, dict)
-
-
-def _is_channels(value):
-    return isinstance(value, list) and len(value) > 0 and all(map(_is_positive_int, value))
-
-
-def _is_image_shape_param(value):
-    return value is None or (isinstance(value, list) and all(map(_is_int, value)))
-
-
-def _is_shape(value):
-    return isinstance(value, list) and len(value) == 2 and all(map(_is_positive_int, value))
-
-
-def _is_shape_or_none(value):
-    return value is None or _is_shape(value)
-
-
-def _is_point_in(value, shape):
-    """Return whether ``value`` is a list of two finite numbers within a frame of ``shape``."""
-    return (
-        isinstance(value, list)
-        and len(value) == 2
-        and all(
-            _is_number(c) and math.isfinite(c) and 0 <= c <= side
-            for c, side in zip(value, shape, strict=True)
-        )
-    )
-
-
-def _is_step_names(value):
-    """Return whether ``value`` is a list of two names a Pipeline accepts for its steps."""
-    # Pipeline checks its names only in fit; a loaded pipeline must already be valid.
-    reserved = inspect.signature(Pipeline).parameters
-    return (
-        isinstance(value, list)
-        and len(value) == 2
-        and value[0] != value[1]
-        and all(
-            isinstance(name, str) and name and "__" not in name and name not in reserved
-            for name in value
-        )
-    )
-
-
-def _is_pixel_range(value):
-    return isinstance(value, list) and len(value) == 2 and all(map(_is_number, value))
-
-
-def _is_list_of_dicts(value):
-    return isinstance(value, list) and all(map(_is_dict, value))
-
-
-def _is_list_of_strings(value):
-    return isinstance(value, list) and all(isinstance(item, str) for item in value)
-
-
-def _write_atomically(path, data):
-    """Write ``data`` to ``path`` through a temporary file in the same directory.
-
-    Renaming within one directory is atomic, so ``path`` holds either its old content or all
-    of ``data``, even if the process dies mid-write.
-    """
-    directory, name = os.path.split(os.path.abspath(path))
+        mode = stat.S_IMODE(os.stat(target).st_mode)
+    except FileNotFoundError:
+        mode = None
     temporary = os.path.join(directory, f".{name}.{secrets.token_hex(8)}.tmp")
     # os.open rather than tempfile: mkstemp makes files only their owner can read, while a
-    # model file should get the usual permissions (0o666 less the umask). O_EXCL never
-    # reuses an existing file.
+    # new model file should get the usual permissions (0o666 less the umask). O_EXCL never
+    # reuses an existing file or follows a link.
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
     descriptor = os.open(temporary, flags, 0o666)
     try:
         with os.fdopen(descriptor, "wb") as file:
+            # Held while the file is open: a save meanwhile sees a living writer.
+            _lock(file.fileno())
+            if mode is not None:
+                os.chmod(file.fileno(), mode)
             file.write(data)
             file.flush()
             os.fsync(file.fileno())
-        os.replace(temporary, path)
+        os.replace(temporary, target)
     except BaseException:
-        os.unlink(temporary)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
         raise
+
+
+def _remove_stale_temporaries(directory, name):
+    """Remove the temporary files that killed saves to ``name`` left in ``directory``.
+
+    A temporary file is stale when no process holds its lock: the lock dies with its
+    writer, even one killed with SIGKILL, so a save in progress elsewhere is never disturbed.
+    """
+    pattern = re.compile(rf"\.{re.escape(name)}\.[0-9a-f]{{16}}\.tmp")
+    with os.scandir(directory) as entries:
+        candidates = [e.path for e in entries if pattern.fullmatch(e.name) and e.is_file()]
+    for path in candidates:
+        try:
+            descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        except OSError:
+            continue
+        try:
+            _lock(descriptor)
+            os.unlink(path)
+        except OSError:
+            pass  # a living writer holds it, or it is gone already
+        finally:
+            os.close(descriptor)
+
+
+try:
+    import fcntl
+except ImportError:  # Windows: files open for writing cannot be removed there anyway.
+
+    def _lock(descriptor):
+        """Do nothing: without fcntl, an open file is protected by the system itself."""
+
+else:
+
+    def _lock(descriptor):
+        """Take an exclusive lock on an open file, raising BlockingIOError if it is held."""
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)

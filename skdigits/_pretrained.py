@@ -2,7 +2,7 @@
 
 from importlib import resources
 
-from ._persistence import load
+from ._model_files import load
 
 PRETRAINED_FILE = "pretrained.skd"
 

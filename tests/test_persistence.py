@@ -7,6 +7,7 @@ import os
 import pickle
 import struct
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,6 +16,8 @@ import safetensors.torch
 import torch
 from conftest import tiny
 from numpy.testing import assert_allclose, assert_array_equal
+from safetensors import safe_open
+from sklearn.datasets import load_digits
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
@@ -22,7 +25,16 @@ from sklearn.preprocessing import FunctionTransformer
 from skorch.callbacks import EpochTimer
 from skorch.history import History
 
-from skdigits import CNNDigitClassifier, DigitNormalizer, _persistence, load, save
+from skdigits import (
+    CNNDigitClassifier,
+    DigitNormalizer,
+    _persistence,
+    check_model_path,
+    load,
+    save,
+)
+
+MODEL_FILES = Path(__file__).parent / "data" / "model_files"
 
 # A stdlib module nothing here imports: finding it in sys.modules after a load would mean the
 # loader imported a name taken from the file.
@@ -79,18 +91,34 @@ def _pages(X):
     return pages
 
 
-def _write_model_file(path, state, description_text, version=_persistence.FORMAT_VERSION):
-    """Write a model file with a valid checksum around any weights and description."""
-    payload = safetensors.torch.save(state, metadata={"skdigits": description_text})
-    digest = hashlib.sha256(payload).digest()
-    header = _persistence._HEADER.pack(_persistence.MAGIC, version, len(payload), digest)
+def _write_model_file(path, tensors, description_text, format_version="3"):
+    """Write a model file as anyone can: any tensors and description, a valid checksum."""
+    draft = safetensors.torch.save(tensors)
+    data = draft[8 + struct.unpack_from("<Q", draft)[0] :]
+    digest = hashlib.sha256(data + description_text.encode()).hexdigest()
+    header = {
+        "format": "skdigits-model",
+        "format_version": format_version,
+        "sha256": digest,
+        "skdigits": description_text,
+    }
+    path.write_bytes(safetensors.torch.save(tensors, metadata=header))
+
+
+def _write_legacy_file(path, tensors, description_text, version):
+    """Write a model file of format 1 or 2: a 52-byte header in front of safetensors data."""
+    payload = safetensors.torch.save(tensors, metadata={"skdigits": description_text})
+    header = struct.pack(
+        "<8sIQ32s", b"SKDIGITS", version, len(payload), hashlib.sha256(payload).digest()
+    )
     path.write_bytes(header + payload)
 
 
 def _read_model_file(path):
-    """Return the weights and the decoded JSON description of a model file."""
-    _, payload = _persistence._unpack(path.read_bytes())
-    return _persistence._read_payload(payload)
+    """Return the weights and the decoded description, read as any safetensors tool reads."""
+    with safe_open(path, framework="pt") as file:
+        tensors = {name: file.get_tensor(name) for name in file.keys()}  # noqa: SIM118
+        return tensors, json.loads(file.metadata()["skdigits"])
 
 
 def _rewrite_description(path, change):
@@ -98,14 +126,30 @@ def _rewrite_description(path, change):
 
     This is what an attacker can do: the checksum detects damage, not intent.
     """
-    state, description = _read_model_file(path)
+    tensors, description = _read_model_file(path)
     change(description)
-    _write_model_file(path, state, json.dumps(description))
+    _write_model_file(path, tensors, json.dumps(description))
+
+
+def _params(description):
+    return description["classifier"]["params"]
+
+
+def _attributes(description):
+    return description["classifier"]["attributes"]
+
+
+def _rewrite_tensors(path, change):
+    """Apply ``change`` to the weights in ``path``, keeping the checksum valid."""
+    tensors, description = _read_model_file(path)
+    change(tensors)
+    _write_model_file(path, tensors, json.dumps(description))
 
 
 def _flip_byte(path, offset):
+    """Change the byte at ``offset`` to another printable one, so JSON stays JSON."""
     data = bytearray(path.read_bytes())
-    data[offset] ^= 0xFF
+    data[offset] = ord("0") if data[offset] != ord("0") else ord("1")
     path.write_bytes(bytes(data))
 
 
@@ -280,7 +324,7 @@ def test_flipped_byte_is_detected_as_corruption(region, saved):
     offsets = {
         "weights": len(data) - 5,  # safetensors puts the tensor bytes after its header
         "description": data.index(b"classes_"),
-        "checksum": 30,  # the SHA-256 fills bytes 20 to 51
+        "checksum": data.index(b'"sha256":"') + 10,
     }
     _flip_byte(saved, offsets[region])
     with pytest.raises(ValueError, match="corrupted or was modified") as error:
@@ -304,21 +348,38 @@ def test_truncated_file_is_rejected(length, saved):
 
 
 def test_file_from_a_newer_format_version_asks_to_upgrade(saved):
-    data = bytearray(saved.read_bytes())
-    data[8:12] = struct.pack("<I", _persistence.FORMAT_VERSION + 1)
-    saved.write_bytes(bytes(data))
+    tensors, description = _read_model_file(saved)
     newer = _persistence.FORMAT_VERSION + 1
+    _write_model_file(saved, tensors, json.dumps(description), format_version=str(newer))
     with pytest.raises(ValueError, match=f"version {newer}.*upgrade skdigits"):
         load(saved)
+
+
+def test_model_file_is_a_standard_safetensors_file_naming_its_format(fitted, saved):
+    with safe_open(saved, framework="pt") as file:
+        metadata = file.metadata()
+        weights = {name: file.get_tensor(name) for name in file.keys()}  # noqa: SIM118
+    assert metadata["format"] == "skdigits-model"
+    assert metadata["format_version"] == str(_persistence.FORMAT_VERSION)
+    data = saved.read_bytes()
+    tensor_data = data[8 + struct.unpack_from("<Q", data)[0] :]
+    expected = hashlib.sha256(tensor_data + metadata["skdigits"].encode()).hexdigest()
+    assert metadata["sha256"] == expected
+    for name, tensor in fitted.net_.module_.state_dict().items():
+        assert torch.equal(weights[name], tensor)
 
 
 @pytest.mark.parametrize(
     "change",
     [
-        pytest.param(lambda d: d["params"].update(__class__=PROBE_MODULE), id="extra-param"),
-        pytest.param(lambda d: d["params"].update(channels={"py/object": PROBE_MODULE}), id="obj"),
+        pytest.param(lambda d: _params(d).update(__class__=PROBE_MODULE), id="extra-param"),
         pytest.param(
-            lambda d: d["attributes"]["classes_"].update(dtype=f"{PROBE_MODULE}.s"), id="dtype"
+            lambda d: _params(d).update(channels={"py/object": PROBE_MODULE}),
+            id="obj",
+        ),
+        pytest.param(
+            lambda d: _attributes(d)["classes_"].update(dtype=f"{PROBE_MODULE}.s"),
+            id="dtype",
         ),
     ],
 )
@@ -335,7 +396,7 @@ def test_description_naming_a_python_object_is_rejected_without_importing_it(cha
     [
         pytest.param(lambda d: d.update(module=PROBE_MODULE), id="module"),
         pytest.param(lambda d: d.update(__reduce__=[PROBE_MODULE, "s"]), id="reduce"),
-        pytest.param(lambda d: d["params"].update(device=f"{PROBE_MODULE}.s"), id="device"),
+        pytest.param(lambda d: _params(d).update(device=f"{PROBE_MODULE}.s"), id="device"),
     ],
 )
 def test_names_in_unread_places_are_ignored_without_importing_them(
@@ -352,7 +413,7 @@ def test_names_in_unread_places_are_ignored_without_importing_them(
     [("dropout", "0.1"), ("max_epochs", [3]), ("channels", "abc"), ("lr", {"value": 1e-3})],
 )
 def test_parameter_of_the_wrong_type_is_rejected(name, value, saved):
-    _rewrite_description(saved, lambda d: d["params"].update({name: value}))
+    _rewrite_description(saved, lambda d: _params(d).update({name: value}))
     with pytest.raises(ValueError, match=name):
         load(saved)
 
@@ -360,17 +421,22 @@ def test_parameter_of_the_wrong_type_is_rejected(name, value, saved):
 @pytest.mark.parametrize(
     "section, key",
     [
-        (None, "params"),
-        (None, "attributes"),
-        (None, "format_version"),
-        (None, "pipeline"),
-        (None, "metadata"),
-        ("attributes", "classes_"),
-        ("attributes", "history_"),
+        ([], "classifier"),
+        ([], "pipeline"),
+        ([], "metadata"),
+        (["classifier"], "params"),
+        (["classifier"], "attributes"),
+        (["classifier", "attributes"], "classes_"),
+        (["classifier", "attributes"], "history_"),
     ],
 )
 def test_description_missing_a_key_is_rejected(section, key, saved):
-    _rewrite_description(saved, lambda d: (d[section] if section else d).pop(key))
+    def remove(description):
+        for name in section:
+            description = description[name]
+        del description[key]
+
+    _rewrite_description(saved, remove)
     with pytest.raises(ValueError, match=f"lacks '{key}'"):
         load(saved)
 
@@ -383,34 +449,54 @@ def test_description_that_is_not_json_is_rejected(saved):
 
 
 def test_weights_that_do_not_fit_the_parameters_are_rejected(saved):
-    _rewrite_description(saved, lambda d: d["params"].update(channels=[4, 16]))
+    _rewrite_description(saved, lambda d: _params(d).update(channels=[4, 16]))
     with pytest.raises(ValueError, match="weights do not fit"):
         load(saved)
 
 
-def test_description_version_differing_from_the_header_is_rejected(saved):
-    _rewrite_description(saved, lambda d: d.update(format_version=1))
+def test_format_1_classifier_file_written_by_0_1_0_still_loads(tmp_path):
+    X = load_digits().data[:20]
+    loaded, metadata = load(MODEL_FILES / "format1_classifier.skd", return_metadata=True)
+    assert metadata == {}
+    assert isinstance(loaded, CNNDigitClassifier)
+    expected = np.load(MODEL_FILES / "format1_classifier.skd.proba.npy")
+    assert_allclose(loaded.predict_proba(X), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_format_2_pipeline_file_written_by_0_1_0_still_loads_with_its_metadata():
+    X = load_digits().data[:20]
+    loaded, metadata = load(MODEL_FILES / "format2_pipeline.skd", return_metadata=True)
+    assert metadata == {"written_by": "skdigits 0.1.0, format 2"}
+    assert isinstance(loaded[0], DigitNormalizer)
+    expected = np.load(MODEL_FILES / "format2_pipeline.skd.proba.npy")
+    assert_allclose(loaded.predict_proba(X), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_legacy_file_whose_description_version_differs_from_its_header_is_rejected(fitted, saved):
+    tensors, description = _read_model_file(saved)
+    legacy = {"format": "skdigits-model", "format_version": 1, **description["classifier"]}
+    _write_legacy_file(saved, tensors, json.dumps(legacy), version=2)
     with pytest.raises(ValueError, match="'format_version' should be 2"):
         load(saved)
 
 
-def test_version_1_classifier_file_still_loads(fitted, saved, small_digits):
-    X, _ = small_digits
-    # Version 1 described a classifier exactly as version 2 does, without pipeline and
-    # metadata, and said 1 in the header and in the description.
-    state, description = _read_model_file(saved)
-    del description["pipeline"], description["metadata"]
-    description["format_version"] = 1
-    _write_model_file(saved, state, json.dumps(description), version=1)
-    loaded, metadata = load(saved, return_metadata=True)
-    assert metadata == {}
-    assert_array_equal(loaded.predict_proba(X), fitted.predict_proba(X))
+def test_legacy_file_with_a_flipped_byte_is_detected_as_corruption(tmp_path):
+    path = tmp_path / "model.skd"
+    path.write_bytes((MODEL_FILES / "format1_classifier.skd").read_bytes())
+    _flip_byte(path, 100)
+    with pytest.raises(ValueError, match="corrupted or was modified"):
+        load(path)
 
 
-def test_save_function_and_save_method_write_identical_files(fitted, tmp_path):
+def test_save_function_and_save_method_write_the_same_model_file(fitted, tmp_path):
     save(fitted, tmp_path / "function.skd")
     fitted.save(tmp_path / "method.skd")
-    assert (tmp_path / "function.skd").read_bytes() == (tmp_path / "method.skd").read_bytes()
+    # safetensors writes the header's keys in no fixed order, so the content is compared.
+    files = [tmp_path / "function.skd", tmp_path / "method.skd"]
+    (tensors, description), (other_tensors, other_description) = map(_read_model_file, files)
+    assert description == other_description
+    assert tensors.keys() == other_tensors.keys()
+    assert all(torch.equal(tensors[name], other_tensors[name]) for name in tensors)
 
 
 def test_pipeline_round_trip_predicts_identical_probabilities_on_pages_of_any_size(
@@ -624,10 +710,247 @@ def test_metadata_nested_to_the_limit_round_trips(fitted, tmp_path):
     "metadata, message",
     [
         pytest.param(["a", "list"], "'metadata' should be an object", id="not-an-object"),
-        pytest.param({"deep": _nested(40)}, "nested more than 32 levels", id="too-deep"),
+        pytest.param({"deep": _nested(35)}, "nested more than 32 levels", id="too-deep"),
     ],
 )
 def test_stored_metadata_that_save_would_refuse_is_rejected(metadata, message, saved):
     _rewrite_description(saved, lambda d: d.update(metadata=metadata))
     with pytest.raises(ValueError, match=message):
         load(saved)
+
+
+# Bounded loading: every crafted file below is refused, naming the problem, before anything
+# large is allocated or built.
+
+
+def test_symbolic_link_to_a_device_is_refused_without_reading_it(tmp_path):
+    link = tmp_path / "model.skd"
+    link.symlink_to("/dev/zero")
+    with pytest.raises(ValueError, match="not a skdigits model file but a directory, device"):
+        load(link)
+
+
+def test_header_length_beyond_any_model_is_refused_before_reading_it(tmp_path):
+    path = tmp_path / "model.skd"
+    path.write_bytes(struct.pack("<Q", 2**40) + b"{}")
+    with pytest.raises(ValueError, match="not a skdigits model file"):
+        load(path)
+
+
+def test_safetensors_file_of_another_program_is_not_a_skdigits_model_file(tmp_path):
+    path = tmp_path / "weights.safetensors"
+    path.write_bytes(safetensors.torch.save({"w": torch.zeros(3)}, metadata={"a": "b"}))
+    with pytest.raises(ValueError, match="does not name the format"):
+        load(path)
+
+
+def test_description_padded_beyond_the_header_bound_is_refused(saved):
+    tensors, description = _read_model_file(saved)
+    padding = " " * (_persistence.MAX_HEADER_BYTES + 1)
+    _write_model_file(saved, tensors, json.dumps(description) + padding)
+    with pytest.raises(ValueError, match="header"):
+        load(saved)
+
+
+def test_header_declaring_more_data_than_the_file_holds_is_truncated(saved):
+    data = saved.read_bytes()
+    saved.write_bytes(data[:-100])
+    with pytest.raises(ValueError, match="truncated"):
+        load(saved)
+
+
+def test_missing_format_version_is_rejected(saved):
+    tensors, description = _read_model_file(saved)
+    _write_model_file(saved, tensors, json.dumps(description), format_version="")
+    with pytest.raises(ValueError, match="format version '' is not a number"):
+        load(saved)
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        pytest.param("channels", [1] * 1_000_000, id="a-million-stages"),
+        pytest.param("channels", [8, 10**6], id="a-million-channels"),
+        pytest.param("hidden_units", 10**9, id="a-billion-hidden-units"),
+    ],
+)
+def test_network_beyond_the_bounds_is_refused_before_it_is_built(name, value, saved):
+    _rewrite_description(saved, lambda d: _params(d).update({name: value}))
+    with pytest.raises(ValueError, match=name):
+        load(saved)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        pytest.param(
+            lambda a: a.update(image_shape_=[40000, 40000], n_features_in_=40000**2),
+            "image_shape_.*exceeds the 1024 pixels",
+            id="huge-frame",
+        ),
+        pytest.param(
+            lambda a: a.update(image_shape_=[8, 9]), "does not hold 'n_features_in_'", id="shape"
+        ),
+        pytest.param(
+            lambda a: a.update(feature_names_in_=["a", "b"]), "feature_names_in_", id="names"
+        ),
+        pytest.param(lambda a: a.update(n_iter_=10**6), "n_iter_", id="n-iter"),
+        pytest.param(lambda a: a.update(pixel_range_=[0.0, 0.0]), "pixel_range_", id="span-0"),
+        pytest.param(
+            lambda a: a.update(pixel_range_=[0.0, 2.0]), "differ from 'pixel_range_'", id="range"
+        ),
+    ],
+)
+def test_attributes_that_disagree_with_each_other_or_the_weights_are_refused(
+    change, message, saved
+):
+    _rewrite_description(saved, lambda d: change(_attributes(d)))
+    with pytest.raises(ValueError, match=message):
+        load(saved)
+
+
+def test_strided_stem_on_images_too_small_for_it_is_refused(saved):
+    def shrink(description):
+        _params(description)["stem"] = "strided"
+        _attributes(description).update(image_shape_=[1, 8], n_features_in_=8)
+
+    _rewrite_description(saved, shrink)
+    with pytest.raises(ValueError, match="stem='strided' needs images of at least 4x4"):
+        load(saved)
+
+
+@pytest.mark.parametrize(
+    "history, message",
+    [
+        pytest.param(_nested(900), "nested more than 40 levels", id="900-levels"),
+        pytest.param([{"a": _nested(8)}], "'history_': is nested more than 6", id="8-levels"),
+        pytest.param([{}] * 100_001, "more than 100,000", id="too-long"),
+        pytest.param([1, 2], "list of objects", id="not-records"),
+    ],
+)
+def test_history_too_deep_or_too_long_is_refused(history, message, saved):
+    _rewrite_description(saved, lambda d: _attributes(d).update(history_=history))
+    with pytest.raises(ValueError, match=message):
+        load(saved)
+
+
+@pytest.mark.parametrize(
+    "classes, message",
+    [
+        pytest.param({"dtype": "|O", "values": ["a", 1]}, "of one kind", id="mixed-types"),
+        pytest.param({"dtype": "<f8", "values": [0.5, 1.5]}, "continuous", id="continuous"),
+        pytest.param({"dtype": "<i8", "values": [1, 0]}, "sorted and distinct", id="unsorted"),
+        pytest.param({"dtype": "<i8", "values": [0, 0]}, "sorted and distinct", id="repeated"),
+        pytest.param({"dtype": "<i8", "values": [0]}, "at least two", id="one-class"),
+        pytest.param({"dtype": "<f8", "values": [float("nan"), 1.0]}, "NaN", id="nan"),
+    ],
+)
+def test_class_labels_fit_would_reject_are_refused(classes, message, saved):
+    _rewrite_description(saved, lambda d: _attributes(d).update(classes_=classes))
+    with pytest.raises(ValueError, match=f"'classes_'.*{message}"):
+        load(saved)
+
+
+def test_more_classes_than_the_output_layer_has_are_refused(saved):
+    classes = {"dtype": "<i8", "values": list(range(1000))}
+    _rewrite_description(saved, lambda d: _attributes(d).update(classes_=classes))
+    with pytest.raises(ValueError, match="weights do not fit"):
+        load(saved)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_non_finite_weights_are_refused_naming_the_tensor(value, saved):
+    def poison(tensors):
+        tensors["head.4.weight"][0, 0] = value
+
+    _rewrite_tensors(saved, poison)
+    with pytest.raises(ValueError, match="'head.4.weight' holds NaN or infinite"):
+        load(saved)
+
+
+@pytest.mark.parametrize("dtype", [torch.int32, torch.bool, torch.complex64, torch.float64])
+def test_weights_of_another_dtype_are_refused(dtype, saved):
+    def convert(tensors):
+        tensors["head.4.weight"] = tensors["head.4.weight"].to(dtype)
+
+    _rewrite_tensors(saved, convert)
+    with pytest.raises(ValueError, match=r"weights do not fit.*head\.4\.weight"):
+        load(saved)
+
+
+def test_negative_batch_norm_variances_are_refused(saved):
+    def negate(tensors):
+        name = next(name for name in tensors if name.endswith("running_var"))
+        tensors[name] = -tensors[name] - 1
+
+    _rewrite_tensors(saved, negate)
+    with pytest.raises(ValueError, match="negative variances"):
+        load(saved)
+
+
+@pytest.mark.parametrize("name", ["lr", "dropout", "label_smoothing"])
+def test_non_finite_hyperparameters_are_refused(name, saved):
+    _rewrite_description(saved, lambda d: _params(d).update({name: float("nan")}))
+    with pytest.raises(ValueError, match=name):
+        load(saved)
+
+
+# Saving: permissions, links, devices, temporary files.
+
+
+def test_save_keeps_the_permission_bits_of_the_file_it_replaces(fitted, saved):
+    saved.chmod(0o600)
+    fitted.save(saved)
+    assert saved.stat().st_mode & 0o777 == 0o600
+
+
+def test_save_through_a_symbolic_link_writes_its_target_and_keeps_the_link(fitted, tmp_path):
+    target = tmp_path / "models" / "digits.skd"
+    target.parent.mkdir()
+    link = tmp_path / "current.skd"
+    link.symlink_to(target)
+    fitted.save(link)
+    assert link.is_symlink()
+    assert isinstance(load(target), CNNDigitClassifier)
+    assert sorted(os.listdir(target.parent)) == ["digits.skd"]
+
+
+@pytest.mark.parametrize(
+    "where, error",
+    [
+        pytest.param(lambda tmp: "/dev/null", ValueError, id="device"),
+        pytest.param(lambda tmp: tmp, IsADirectoryError, id="directory"),
+        pytest.param(lambda tmp: tmp / "missing" / "model.skd", FileNotFoundError, id="no-dir"),
+    ],
+)
+def test_save_refuses_what_is_not_a_regular_file_path(where, error, fitted, tmp_path):
+    with pytest.raises(error, match="cannot save a model"):
+        fitted.save(where(tmp_path))
+    with pytest.raises(error, match="cannot save a model"):
+        check_model_path(where(tmp_path))
+
+
+def test_save_removes_temporary_files_left_by_killed_saves(fitted, saved):
+    stale = saved.parent / f".{saved.name}.0123456789abcdef.tmp"
+    stale.write_bytes(b"half a model")
+    fitted.save(saved)
+    assert sorted(os.listdir(saved.parent)) == [saved.name]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="locks are POSIX flock")
+def test_save_leaves_the_temporary_file_of_a_save_in_progress_alone(fitted, saved):
+    import fcntl
+
+    busy = saved.parent / f".{saved.name}.fedcba9876543210.tmp"
+    with open(busy, "wb") as writer:
+        fcntl.flock(writer.fileno(), fcntl.LOCK_EX)
+        fitted.save(saved)
+        assert busy.exists()
+
+
+def test_save_leaves_other_files_that_look_temporary_alone(fitted, saved):
+    others = [f".{saved.name}.notahexname.tmp", ".other.skd.0123456789abcdef.tmp"]
+    for name in others:
+        (saved.parent / name).write_bytes(b"")
+    fitted.save(saved)
+    assert sorted(os.listdir(saved.parent)) == sorted([saved.name, *others])
