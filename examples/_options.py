@@ -11,7 +11,7 @@ from pathlib import Path
 
 from sklearn.model_selection import train_test_split
 
-from skdigits.datasets import load_digits, load_mnist
+from skdigits.datasets import load_dataset
 
 MNIST_HOME = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"
 # Without --full, MNIST is cut to this many training and test images to keep examples quick.
@@ -37,10 +37,10 @@ def load_data(options):
     The bundled digits are split 75/25, stratified; MNIST comes with its own test set.
     """
     if not options.mnist:
-        X, y = load_digits()
+        X, y = load_dataset("digits")
         return train_test_split(X, y, test_size=0.25, stratify=y, random_state=0)
-    X_train, y_train = load_mnist("train", options.data_home)
-    X_test, y_test = load_mnist("test", options.data_home)
+    X_train, y_train = load_dataset("mnist", "train", options.data_home)
+    X_test, y_test = load_dataset("mnist", "test", options.data_home)
     if not options.full:
         X_train, y_train = _subset(X_train, y_train, FAST_MNIST_TRAIN)
         X_test, y_test = _subset(X_test, y_test, FAST_MNIST_TEST)

@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 from _options import load_data, parse_options
 
 from skdigits import CNNDigitClassifier
-from skdigits._baselines import baseline_models, compare_models, format_scores
+from skdigits.baselines import baseline_models, compare_models, format_scores
 
 options = parse_options(__doc__)
 X_train, _, y_train, _ = load_data(options)

@@ -11,7 +11,6 @@ from sklearn.model_selection import StratifiedShuffleSplit
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
-from skorch import NeuralNetClassifier
 from skorch.callbacks import EarlyStopping, LRScheduler
 from skorch.dataset import Dataset
 from skorch.helper import predefined_split
@@ -34,8 +33,9 @@ from ._state import (
     is_number,
     is_positive_int,
     params_from_state,
+    to_plain,
 )
-from ._training import BatchIterator
+from ._training import BatchIterator, DigitNet
 
 # "auto" training settings for small datasets (see CNNDigitClassifier._schedule).
 MIN_AUTO_STEPS = 1000
@@ -353,9 +353,15 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
                 stacklevel=3,
             )
 
-    def _new_net(self, device, augment=0.0, max_epochs=1, **kwargs):
-        """Return an unfitted skorch net for the fitted image shape, classes and pixel range."""
-        return NeuralNetClassifier(
+    def _new_net(self, device, augment=0.0, max_epochs=1, predict_only=False, **kwargs):
+        """Return an unfitted skorch net for the fitted image shape, classes and pixel range.
+
+        With ``predict_only``, the net gets no optimizer (see DigitNet), so none of its
+        settings either: skorch rejects settings of a component it does not have.
+        """
+        if not predict_only:
+            kwargs["optimizer__weight_decay"] = self.weight_decay
+        return DigitNet(
             module=DigitCNN,
             module__image_shape=self.image_shape_,
             module__n_classes=len(self.classes_),
@@ -369,7 +375,6 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
             criterion=torch.nn.CrossEntropyLoss,
             criterion__label_smoothing=self.label_smoothing,
             optimizer=torch.optim.AdamW,
-            optimizer__weight_decay=self.weight_decay,
             lr=self.lr,
             max_epochs=max_epochs,
             iterator_train=BatchIterator,
@@ -379,6 +384,7 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
             iterator_valid__batch_size=256,
             device=device,
             verbose=self.verbose,
+            predict_only=predict_only,
             **kwargs,
         )
 
@@ -508,7 +514,7 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
             The network's state dict, on the CPU.
         state : dict
             ``{"params": ..., "attributes": ...}``: the hyperparameters and every fitted
-            attribute but the network, as JSON-able values (numpy scalars may remain).
+            attribute but the network, as plain JSON data (lists, dicts, str, numbers).
 
         Examples
         --------
@@ -538,7 +544,7 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
             name: tensor.detach().cpu().contiguous()
             for name, tensor in self.net_.module_.state_dict().items()
         }
-        return tensors, {"params": params, "attributes": attributes}
+        return tensors, to_plain({"params": params, "attributes": attributes})
 
     @classmethod
     def from_state(cls, tensors, state, device="cpu"):
@@ -621,7 +627,7 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
 
     def _restore_net(self, tensors, device):
         """Return the skorch net on ``device`` holding ``tensors``, once they are checked."""
-        net = self._new_net(device)
+        net = self._new_net(device, predict_only=True)
         _check_weights(net, tensors, self.pixel_range_)
         # Random initial weights are overwritten at once; drawing them must not move the
         # user's global torch seed.

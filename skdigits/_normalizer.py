@@ -14,7 +14,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._compat import Interval, StrOptions, _fit_context
 from ._images import check_image_shape, infer_image_shape
 from ._reading import read_gray
-from ._state import checked, field, is_dict, is_int, is_number, params_from_state
+from ._state import checked, field, is_dict, is_int, is_number, params_from_state, to_plain
 
 # MNIST's framing: the ink scaled to fit a 20x20 box, centred by mass in a 28x28 frame. Used
 # when the training images show no framing of their own (raw scans of any size).
@@ -304,7 +304,7 @@ class DigitNormalizer(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         attributes = {name: write(getattr(self, name)) for name, (write, _) in _ATTRIBUTES.items()}
-        return {"params": self.get_params(), "attributes": attributes}
+        return to_plain({"params": self.get_params(), "attributes": attributes})
 
     @classmethod
     def from_state(cls, state):

@@ -18,6 +18,17 @@ MAX_HISTORY_DEPTH = 6
 MAX_HISTORY_EPOCHS = 100_000
 
 
+def to_plain(value):
+    """Return ``value`` as plain JSON data: tuples as lists, numpy scalars as Python ones."""
+    if isinstance(value, dict):
+        return {key: to_plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_plain(item) for item in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
 def field(mapping, key, is_valid, expected):
     """Return ``mapping[key]``, raising a ValueError if it is missing or not ``expected``."""
     if key not in mapping:

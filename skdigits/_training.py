@@ -2,6 +2,7 @@
 
 import numpy as np
 import torch
+from skorch import NeuralNetClassifier
 
 
 class BatchIterator:
@@ -53,3 +54,30 @@ class BatchIterator:
             Xb = torch.from_numpy(X[rows])
             yb = torch.from_numpy(y[rows]) if y is not None else torch.zeros(len(Xb))
             yield Xb, yb
+
+
+class DigitNet(NeuralNetClassifier):
+    """skorch's classifier net, optionally without an optimizer, for models that only predict.
+
+    A model loaded from a file predicts, and ``fit`` always trains a new net; creating an
+    optimizer would be wasted, and the first one in a process imports torch's compiler,
+    seconds of work (3 s here) that loading a model file should not cost.
+
+    Parameters
+    ----------
+    module : type of torch.nn.Module
+        The network, as for :class:`skorch.NeuralNetClassifier`.
+    predict_only : bool, default=False
+        Create no optimizer; the net can predict but not train.
+    **kwargs
+        Everything else :class:`skorch.NeuralNetClassifier` takes.
+    """
+
+    def __init__(self, module, *, predict_only=False, **kwargs):
+        super().__init__(module, **kwargs)
+        self.predict_only = predict_only
+
+    def initialize_optimizer(self, *args, **kwargs):
+        if self.predict_only:
+            return self
+        return super().initialize_optimizer(*args, **kwargs)

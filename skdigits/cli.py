@@ -32,15 +32,16 @@ from . import (
     CNNDigitClassifier,
     DigitNormalizer,
     __version__,
+    check_model_path,
     datasets,
     load,
     load_pretrained,
     read_numbers,
     save,
 )
-from ._baselines import baseline_models, compare_models, format_scores
+from .baselines import baseline_models, compare_models, format_scores
 
-__all__ = ["main", "match_pixel_range"]
+__all__ = ["main"]
 
 _CNN_DEFAULTS = CNNDigitClassifier().get_params()
 _DATASET_HELP = (
@@ -144,40 +145,6 @@ def _progress(iterable, args, **kwargs):
     return tqdm(iterable, **kwargs)
 
 
-def match_pixel_range(image, pixel_range):
-    """Return 0..255 image pixels mapped onto the pixel range a classifier was trained on.
-
-    Image files hold pixels from 0 to 255, but a classifier may have been trained on another
-    scale: the bundled 8x8 digits use 0 to 16. A fitted :class:`~skdigits.CNNDigitClassifier`
-    records the range of its training pixels as ``pixel_range_ = (low, span)``; mapping
-    0..255 linearly onto ``low .. low + span`` shows it an image file on the scale it learned.
-    This assumes the training pixels used their whole scale, as the bundled digits, MNIST and
-    most image folders do.
-
-    Parameters
-    ----------
-    image : array-like of uint8
-        Pixels from 0 to 255, of any shape, for example from
-        :func:`skdigits.datasets.load_image`.
-    pixel_range : tuple of two float
-        ``(low, span)``: the ``pixel_range_`` of the fitted classifier.
-
-    Returns
-    -------
-    pixels : ndarray of float32
-        ``low + image / 255 * span``, of the shape of ``image``.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from skdigits.cli import match_pixel_range
-    >>> match_pixel_range(np.array([0, 51, 255], dtype=np.uint8), (0.0, 16.0))
-    array([ 0. ,  3.2, 16. ], dtype=float32)
-    """
-    low, span = pixel_range
-    return np.float32(low) + np.asarray(image, dtype=np.float32) / 255 * np.float32(span)
-
-
 def _predict_proba(model, X):
     """Return the class probabilities of ``model`` for images or image files ``X``.
 
@@ -190,7 +157,7 @@ def _predict_proba(model, X):
     if isinstance(X, list):
         X = DigitNormalizer(image_shape=model.image_shape_).fit_transform(X) * 255
     elif X.dtype == np.uint8:
-        X = match_pixel_range(X, model.pixel_range_)
+        X = datasets.match_pixel_range(X, model.pixel_range_)
     return model.predict_proba(X)
 
 
@@ -201,12 +168,8 @@ def _clf_of(model):
 
 def _train(args):
     """Fit (or fine-tune) a model, report its best epoch, test accuracy and time, save it."""
-    out_folder = Path(args.out).parent
-    if not out_folder.is_dir():
-        # Checked before training, which can take long, rather than when saving.
-        raise FileNotFoundError(f"cannot write {args.out}: the folder {out_folder} does not exist")
-    if Path(args.out).is_dir():
-        raise ValueError(f"cannot write {args.out}: it is a folder; give a file name")
+    # Checked before training, which can take long, rather than when saving.
+    check_model_path(args.out)
     base = None
     if args.from_model is not None:
         base = _load_model(args.from_model)
@@ -217,7 +180,7 @@ def _train(args):
             )
         if args.image_shape is not None:
             raise ValueError("--image-shape cannot be changed when fine-tuning with --from")
-    X, y = _load_dataset(args)
+    X, y = datasets.load_dataset(args.dataset, data_home=args.data_home)
     classes = np.unique(y)
     if len(classes) < 2:
         raise ValueError(
@@ -228,7 +191,7 @@ def _train(args):
     if args.dataset == "mnist":
         # MNIST comes with its own test set, used here for reporting only.
         X_train, y_train = X, y
-        X_test, y_test = _load_dataset(args, subset="test")
+        X_test, y_test = datasets.load_dataset(args.dataset, "test", args.data_home)
         test_set = "images of the MNIST test set"
     elif args.test_size > 0:
         train, test = train_test_split(
@@ -324,7 +287,7 @@ def _held_out(dataset, X, y, held_out):
 def _evaluate(args):
     """Print the accuracy and classification report of a saved model on a dataset."""
     model, metadata = _load_model(args.model, return_metadata=True)
-    X, y = _load_dataset(args, subset="test")
+    X, y = datasets.load_dataset(args.dataset, "test", args.data_home)
     if args.dataset == "mnist":
         test_set = "images of the MNIST test set"
     else:
@@ -385,14 +348,12 @@ def _predict(args):
 
 
 def _is_model_file(path):
-    """Return whether ``path`` is a skdigits model file (given where an image belongs)."""
-    from ._persistence import MAGIC
-
+    """Return whether ``path`` holds a skdigits model (given where an image belongs)."""
     try:
-        with open(path, "rb") as file:
-            return file.read(len(MAGIC)) == MAGIC
-    except OSError:
+        load(path)
+    except (OSError, ValueError):
         return False
+    return True
 
 
 def _load_model(name, return_metadata=False):
@@ -405,13 +366,10 @@ def _load_model(name, return_metadata=False):
 
 def _benchmark(args):
     """Print the cross-validated accuracy and fit time of the CNN and the baselines."""
-    if args.dataset in ("digits", "mnist"):
-        X, y = _load_dataset(args)
-    else:
+    X, y = datasets.load_dataset(args.dataset, data_home=args.data_home)
+    if isinstance(X, list):
         # The baselines take rows of pixels of one size: folder images are normalised.
-        X, y = datasets.load_image_folder(
-            _folder(args.dataset), image_shape=args.image_shape, normalize=True
-        )
+        X = DigitNormalizer(image_shape=args.image_shape).fit_transform(X)
     if args.n_samples is not None and args.n_samples < len(y):
         X, _, y, _ = train_test_split(
             X, y, train_size=args.n_samples, stratify=y, random_state=args.random_state
@@ -429,28 +387,6 @@ def _benchmark(args):
     }
     print(f"{args.cv}-fold cross-validation on {len(y)} images of {args.dataset}")
     print(format_scores(compare_models(models, X, y, cv=args.cv)))
-
-
-def _load_dataset(args, subset="train"):
-    """Return ``(X, y)`` of ``--dataset``: MNIST's ``subset``, the bundled digits or a folder.
-
-    A folder gives the list of its image files, read when the model needs them.
-    """
-    if args.dataset == "mnist":
-        return datasets.load_mnist(subset, args.data_home)
-    if args.dataset == "digits":
-        return datasets.load_digits()
-    return datasets.list_image_folder(_folder(args.dataset))
-
-
-def _folder(dataset):
-    """Return ``dataset`` if it names a folder, else raise the unknown-dataset error."""
-    if not Path(dataset).is_dir():
-        raise ValueError(
-            f"unknown dataset {dataset!r}: expected 'digits', 'mnist' or an existing folder "
-            "of images with one sub-folder per class"
-        )
-    return dataset
 
 
 def _parser():

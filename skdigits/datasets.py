@@ -7,7 +7,11 @@ Every loader returns the pixels ``X`` and the labels ``y`` ready to pass to
 - :func:`load_digits` returns scikit-learn's bundled 8x8 digits,
 - :func:`load_image_folder` reads your own images, one sub-folder per class,
 - :func:`list_image_folder` lists such a folder's files and labels, to read later,
-- :func:`load_image` reads one image file, for example to predict its digit.
+- :func:`load_image` reads one image file, for example to predict its digit,
+- :func:`load_dataset` calls the right one of these for a dataset's name or folder, as the
+  ``skdigits`` command's ``--dataset`` option does,
+- :func:`match_pixel_range` maps an image file's 0..255 pixels onto the scale a classifier
+  was trained on.
 """
 
 import gzip
@@ -24,7 +28,15 @@ from PIL import Image
 from ._images import check_image_shape
 from ._reading import read_gray
 
-__all__ = ["list_image_folder", "load_digits", "load_image", "load_image_folder", "load_mnist"]
+__all__ = [
+    "list_image_folder",
+    "load_dataset",
+    "load_digits",
+    "load_image",
+    "load_image_folder",
+    "load_mnist",
+    "match_pixel_range",
+]
 
 _MNIST_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -81,8 +93,7 @@ def load_mnist(subset="train", data_home=None, download=False):
     >>> X.shape, y.shape  # doctest: +SKIP
     ((10000, 784), (10000,))
     """
-    if subset not in _MNIST_FILES:
-        raise ValueError(f"subset must be 'train' or 'test'; got {subset!r}")
+    _check_subset(subset)
     data_home = _resolve_data_home(data_home)
     paths = _find_mnist_files(data_home, subset)
     if paths is None and download:
@@ -207,6 +218,44 @@ def load_image(path, image_shape=None, invert=False):
         image = image.resize((width, height), Image.Resampling.BILINEAR)
     pixels = np.asarray(image)
     return 255 - pixels if invert else pixels.copy()
+
+
+def match_pixel_range(image, pixel_range):
+    """Return 0..255 image pixels mapped onto the pixel range a classifier was trained on.
+
+    Image files hold pixels from 0 to 255, but a classifier may have been trained on another
+    scale: the bundled 8x8 digits use 0 to 16. A fitted :class:`~skdigits.CNNDigitClassifier`
+    records the range of its training pixels as ``pixel_range_ = (low, span)``; mapping
+    0..255 linearly onto ``low .. low + span`` shows it an image file on the scale it learned.
+    This assumes the training pixels used their whole scale, as the bundled digits, MNIST and
+    most image folders do.
+
+    Parameters
+    ----------
+    image : array-like of uint8
+        Pixels from 0 to 255, of any shape, for example from :func:`load_image`.
+    pixel_range : tuple of two float
+        ``(low, span)``: the ``pixel_range_`` of the fitted classifier.
+
+    Returns
+    -------
+    pixels : ndarray of float32
+        ``low + image / 255 * span``, of the shape of ``image``.
+
+    See Also
+    --------
+    load_image : Read an image file as 0..255 pixels.
+    skdigits.DigitNormalizer : Normalise image files as MNIST was made, on a 0..1 scale.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdigits.datasets import match_pixel_range
+    >>> match_pixel_range(np.array([0, 51, 255], dtype=np.uint8), (0.0, 16.0))
+    array([ 0. ,  3.2, 16. ], dtype=float32)
+    """
+    low, span = pixel_range
+    return np.float32(low) + np.asarray(image, dtype=np.float32) / 255 * np.float32(span)
 
 
 def list_image_folder(path):
@@ -334,6 +383,74 @@ def load_image_folder(path, image_shape=None, invert=False, normalize=False):
             )
         images.append(image)
     return np.stack(images), y
+
+
+def load_dataset(dataset, subset="train", data_home=None):
+    """Return the dataset a name or folder names as ``(X, y)``.
+
+    One call for every dataset the ``skdigits`` command and the examples accept: the
+    bundled 8x8 digits, MNIST, or a folder of your own images with one sub-folder per class.
+
+    Parameters
+    ----------
+    dataset : str or path-like
+        ``"digits"`` for scikit-learn's bundled 8x8 digits (:func:`load_digits`),
+        ``"mnist"`` for MNIST (:func:`load_mnist`), or the path of a folder with one
+        sub-folder of images per class (:func:`list_image_folder`).
+    subset : {"train", "test"}, default="train"
+        The MNIST subset. The bundled digits and image folders have no fixed split and are
+        returned whole for either subset.
+    data_home : str or path-like, default=None
+        Folder holding the MNIST files, as for :func:`load_mnist`; ignored for the other
+        datasets.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, n_pixels), or list of str
+        Rows of pixels for the bundled digits and MNIST; for a folder, the paths of its
+        image files, read when a model needs them (for example by a pipeline starting with
+        :class:`~skdigits.DigitNormalizer`).
+    y : ndarray of shape (n_samples,)
+        The class of each image.
+
+    Raises
+    ------
+    ValueError
+        If ``dataset`` is neither ``"digits"``, ``"mnist"`` nor an existing folder, or
+        ``subset`` is neither ``"train"`` nor ``"test"``.
+    FileNotFoundError
+        If the MNIST files are missing from ``data_home``.
+
+    See Also
+    --------
+    load_digits, load_mnist, list_image_folder : The loaders called.
+    load_image_folder : Read a folder's images into one array.
+
+    Examples
+    --------
+    >>> from skdigits.datasets import load_dataset
+    >>> X, y = load_dataset("digits")
+    >>> X.shape, y.shape
+    ((1797, 64), (1797,))
+    >>> paths, y = load_dataset("my_digits")  # doctest: +SKIP
+    """
+    _check_subset(subset)
+    if dataset == "digits":
+        return load_digits()
+    if dataset == "mnist":
+        return load_mnist(subset, data_home)
+    if not Path(dataset).is_dir():
+        raise ValueError(
+            f"unknown dataset {str(dataset)!r}: expected 'digits', 'mnist' or an existing "
+            "folder of images with one sub-folder per class"
+        )
+    return list_image_folder(dataset)
+
+
+def _check_subset(subset):
+    """Raise if ``subset`` names neither MNIST's training nor its test set."""
+    if subset not in _MNIST_FILES:
+        raise ValueError(f"subset must be 'train' or 'test'; got {subset!r}")
 
 
 def _is_integer_name(name):

@@ -282,8 +282,12 @@ def test_multichannel_images_are_rejected(small_digits):
 @pytest.mark.parametrize(
     "params, message",
     [
-        ({"channels": ()}, "channels must be a non-empty"),
-        ({"channels": (4, -8)}, "channels must be a non-empty"),
+        ({"channels": ()}, "channels must be 1 to 10 positive ints"),
+        ({"channels": (4, -8)}, "channels must be 1 to 10 positive ints"),
+        ({"channels": (8,) * 11}, "channels must be 1 to 10 positive ints"),
+        ({"channels": (8, 2048)}, "of at most 1024"),
+        ({"hidden_units": 20_000}, "'hidden_units' parameter"),
+        ({"image_shape": (1, 2048)}, "exceeds the 1024 pixels"),
         ({"lr": 0}, "'lr' parameter"),
         ({"validation_fraction": 1.0}, "'validation_fraction' parameter"),
         ({"device": "gpu"}, "not a torch device"),

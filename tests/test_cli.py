@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 import skdigits
-from skdigits.cli import main, match_pixel_range
+from skdigits.cli import main
 
 # A tiny network and few epochs: these tests check the command, not the accuracy.
 TINY = ["--max-epochs", "2", "--channels", "4", "8", "--batch-size", "64"]
@@ -85,10 +85,18 @@ def test_train_quiet_prints_no_epoch_table(tmp_path, capsys):
     assert "train_loss" not in capsys.readouterr().out
 
 
-def test_train_into_a_missing_folder_fails_before_training(tmp_path, capsys):
-    status = main(["train", *TINY, "--out", str(tmp_path / "missing" / "model.skd")])
+@pytest.mark.parametrize(
+    "out, message",
+    [
+        pytest.param(lambda tmp: tmp / "missing" / "model.skd", "does not exist", id="no-folder"),
+        pytest.param(lambda tmp: tmp, "is a directory", id="directory"),
+        pytest.param(lambda tmp: "/dev/null", "not a regular file", id="device"),
+    ],
+)
+def test_train_to_a_path_it_cannot_save_to_fails_before_training(out, message, tmp_path, capsys):
+    status = main(["train", *TINY, "--out", str(out(tmp_path))])
 
-    assert_one_line_error(capsys, status, "does not exist")
+    assert_one_line_error(capsys, status, message)
     assert "best epoch" not in capsys.readouterr().out
 
 
@@ -305,13 +313,6 @@ def test_benchmark_prints_a_row_per_model(capsys):
     assert "2-fold cross-validation on 200 images of digits" in printed
     for model in ("CNNDigitClassifier", "logistic regression", "RBF SVC", "MLP"):
         assert model in printed
-
-
-def test_match_pixel_range_maps_0_255_onto_the_learned_range():
-    pixels = match_pixel_range(np.array([0, 255], dtype=np.uint8), (-1.0, 2.0))
-
-    np.testing.assert_allclose(pixels, [-1.0, 1.0])
-    assert pixels.dtype == np.float32
 
 
 @pytest.mark.parametrize("command", ["train", "evaluate", "predict", "benchmark"])

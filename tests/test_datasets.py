@@ -6,7 +6,14 @@ import pytest
 import torchvision.datasets
 from PIL import Image
 
-from skdigits.datasets import load_digits, load_image, load_image_folder, load_mnist
+from skdigits.datasets import (
+    load_dataset,
+    load_digits,
+    load_image,
+    load_image_folder,
+    load_mnist,
+    match_pixel_range,
+)
 
 IMAGES = np.arange(3 * 28 * 28, dtype=np.uint8).reshape(3, 28, 28)
 LABELS = np.array([7, 0, 9], dtype=np.uint8)
@@ -449,3 +456,50 @@ def test_load_image_folder_rejects_unreadable_image(tmp_path):
 def test_load_image_folder_rejects_missing_folder(tmp_path):
     with pytest.raises(FileNotFoundError, match="image folder not found: .*missing"):
         load_image_folder(tmp_path / "missing")
+
+
+def test_match_pixel_range_maps_0_255_onto_the_learned_range():
+    pixels = match_pixel_range(np.array([0, 255], dtype=np.uint8), (-1.0, 2.0))
+
+    np.testing.assert_allclose(pixels, [-1.0, 1.0])
+    assert pixels.dtype == np.float32
+
+
+def test_load_dataset_digits_returns_the_bundled_digits_for_either_subset():
+    X, y = load_digits()
+
+    for subset in ("train", "test"):
+        X_loaded, y_loaded = load_dataset("digits", subset)
+        np.testing.assert_array_equal(X_loaded, X)
+        np.testing.assert_array_equal(y_loaded, y)
+
+
+@pytest.mark.parametrize("subset", ["train", "test"])
+def test_load_dataset_mnist_reads_the_subset_from_data_home(tmp_path, subset):
+    images, labels = (IMAGES, LABELS) if subset == "train" else (TEST_IMAGES, TEST_LABELS)
+    write_mnist(tmp_path, subset=subset, images=images, labels=labels)
+
+    X, y = load_dataset("mnist", subset, data_home=tmp_path)
+
+    assert_mnist_equal(X, y, images, labels)
+
+
+def test_load_dataset_folder_lists_image_files_and_labels(tmp_path):
+    write_image(tmp_path / "0" / "a.png", np.zeros((3, 3)))
+    write_image(tmp_path / "1" / "b.png", np.zeros((5, 5)))
+
+    paths, y = load_dataset(tmp_path)
+
+    assert paths == [str(tmp_path / "0" / "a.png"), str(tmp_path / "1" / "b.png")]
+    np.testing.assert_array_equal(y, [0, 1])
+
+
+def test_load_dataset_rejects_unknown_name():
+    with pytest.raises(ValueError, match="unknown dataset 'emnist': expected 'digits', 'mnist'"):
+        load_dataset("emnist")
+
+
+@pytest.mark.parametrize("dataset", ["digits", "mnist"])
+def test_load_dataset_rejects_unknown_subset(dataset):
+    with pytest.raises(ValueError, match="subset must be 'train' or 'test'; got 'valid'"):
+        load_dataset(dataset, "valid")

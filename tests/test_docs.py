@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import skdigits
-from skdigits import datasets, plotting
+from skdigits import baselines, datasets, plotting
 
 pytest.importorskip("sphinx")
 pytest.importorskip("sphinx_gallery")
@@ -77,7 +77,8 @@ def test_gallery_has_a_page_for_every_example_and_none_for_helpers(build):
     "name",
     [f"skdigits.{name}" for name in skdigits.__all__ if name != "__version__"]
     + [f"skdigits.datasets.{name}" for name in datasets.__all__]
-    + [f"skdigits.plotting.{name}" for name in plotting.__all__],
+    + [f"skdigits.plotting.{name}" for name in plotting.__all__]
+    + [f"skdigits.baselines.{name}" for name in baselines.__all__],
 )
 def test_api_reference_has_a_page_for_every_public_name(build, name):
     _, html = build

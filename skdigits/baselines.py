@@ -1,7 +1,12 @@
 """The scikit-learn models the CNN is compared with, and the cross-validated comparison.
 
-Used by ``skdigits benchmark`` and by ``examples/plot_compare_baselines.py``, so that both
-compare against the same models.
+``skdigits benchmark`` and the example gallery's baseline comparison both use these
+functions, so that they compare against the same models in the same way:
+
+- :func:`baseline_models` gives the scikit-learn classifiers, by name,
+- :func:`compare_models` cross-validates any models on the same folds,
+- :func:`format_scores` prints the result as a plain-text table,
+- :class:`ModelScore` is one model's row of that table.
 """
 
 from typing import NamedTuple
@@ -13,9 +18,35 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
+__all__ = ["ModelScore", "baseline_models", "compare_models", "format_scores"]
+
 
 class ModelScore(NamedTuple):
-    """Cross-validated accuracy and fit time of one model."""
+    """Cross-validated accuracy and fit time of one model, as :func:`compare_models` gives.
+
+    Parameters
+    ----------
+    model : str
+        The model's name.
+    accuracy : float
+        Mean accuracy over the test folds.
+    accuracy_std : float
+        Standard deviation of the accuracy over the test folds.
+    fit_time : float
+        Mean time to fit the model on one fold's training images, in seconds.
+
+    See Also
+    --------
+    compare_models : Cross-validate models and return their scores.
+    format_scores : Print scores as a table.
+
+    Examples
+    --------
+    >>> from skdigits.baselines import ModelScore
+    >>> score = ModelScore("RBF SVC", accuracy=0.98, accuracy_std=0.01, fit_time=0.05)
+    >>> score.accuracy
+    0.98
+    """
 
     model: str
     accuracy: float
@@ -40,9 +71,13 @@ def baseline_models(random_state=None):
         Logistic regression, an RBF-kernel support vector machine and a multi-layer
         perceptron with early stopping.
 
+    See Also
+    --------
+    compare_models : Cross-validate these models next to the CNN.
+
     Examples
     --------
-    >>> from skdigits._baselines import baseline_models
+    >>> from skdigits.baselines import baseline_models
     >>> list(baseline_models())
     ['logistic regression', 'RBF SVC', 'MLP']
     """
@@ -58,12 +93,13 @@ def baseline_models(random_state=None):
 
 
 def compare_models(models, X, y, cv=5):
-    """Return the cross-validated accuracy and fit time of each model.
+    """Return the cross-validated accuracy and fit time of each model, on the same folds.
 
     Parameters
     ----------
     models : dict of str to estimator
-        The models to compare, by name.
+        The models to compare, by name, for example :func:`baseline_models` and a
+        :class:`~skdigits.CNNDigitClassifier`.
     X : array-like of shape (n_samples, n_pixels)
         Images as rows of pixels.
     y : array-like of shape (n_samples,)
@@ -76,6 +112,20 @@ def compare_models(models, X, y, cv=5):
     -------
     scores : list of ModelScore
         One per model, in the order of ``models``.
+
+    See Also
+    --------
+    format_scores : Print the scores as a table.
+
+    Examples
+    --------
+    >>> from skdigits.baselines import baseline_models, compare_models
+    >>> from skdigits.datasets import load_digits
+    >>> X, y = load_digits()
+    >>> models = {"RBF SVC": baseline_models()["RBF SVC"]}
+    >>> scores = compare_models(models, X[:300], y[:300], cv=3)
+    >>> [(score.model, round(float(score.accuracy), 2)) for score in scores]
+    [('RBF SVC', 0.96)]
     """
     scores = []
     for name, model in models.items():
@@ -99,9 +149,13 @@ def format_scores(scores):
     table : str
         One header line and one line per model, without a trailing newline.
 
+    See Also
+    --------
+    compare_models : Compute the scores.
+
     Examples
     --------
-    >>> from skdigits._baselines import ModelScore, format_scores
+    >>> from skdigits.baselines import ModelScore, format_scores
     >>> print(format_scores([ModelScore("RBF SVC", 0.98, 0.01, 0.05)]))
     model    mean accuracy     std  mean fit time (s)
     RBF SVC         0.9800  0.0100               0.05
