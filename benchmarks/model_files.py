@@ -4,7 +4,8 @@ Writes a set of model files into a temporary folder: real ones (the default clas
 large network, the bundled pretrained pipeline) and files crafted as an attacker would (with
 safetensors and json directly, a valid checksum, and sizes meant to exhaust the loader).
 Each is then loaded by ``skdigits.load`` in a fresh process, which reports the time load
-took, the time a plain read of the file takes, and how much its peak memory grew.
+took, the time a plain read of the file takes, and how much its peak resident memory grew
+(Linux only: it reads /proc/self/status).
 
     python benchmarks/model_files.py
 
@@ -27,14 +28,17 @@ import skdigits
 
 # Run in a fresh process per file, so each peak-memory figure is that file's alone.
 PROBE = r"""
-import json, os, resource, sys, time
+import json, os, sys, time
 import skdigits
+
+def kilobytes(field):
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith(field))
+
 path = sys.argv[1]
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-start = time.perf_counter()
-with open(path, "rb") as file:
-    size = len(file.read()) if os.path.isfile(path) else 0
-read = time.perf_counter() - start
+with open("/proc/self/clear_refs", "w") as clear:
+    clear.write("5")  # resets the peak resident size (VmHWM) to the current one
+before = kilobytes("VmRSS:")
 start = time.perf_counter()
 try:
     skdigits.load(path)
@@ -42,7 +46,11 @@ try:
 except (ValueError, OSError) as error:
     outcome = str(error).split(": ", 1)[1][:70]
 took = time.perf_counter() - start
-grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+grown = kilobytes("VmHWM:") - before
+start = time.perf_counter()
+with open(path, "rb") as file:
+    size = len(file.read()) if os.path.isfile(path) else 0
+read = time.perf_counter() - start
 result = {"size": size, "read": read, "load": took, "grown_kb": grown, "outcome": outcome}
 print(json.dumps(result))
 """

@@ -31,7 +31,8 @@ def check_channels(channels):
     1 to ``MAX_STAGES`` positive ints of at most ``MAX_CHANNELS``.
     """
     try:
-        stages = tuple(operator.index(count) for count in channels)
+        # The length first: a crafted model file may list a million stages.
+        stages = tuple(map(operator.index, channels)) if len(channels) <= MAX_STAGES else ()
     except TypeError:
         stages = ()
     if not 0 < len(stages) <= MAX_STAGES or not all(0 < c <= MAX_CHANNELS for c in stages):

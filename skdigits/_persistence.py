@@ -51,7 +51,6 @@ import skorch
 import torch
 from safetensors import SafetensorError
 
-from ._state import json_depth
 from ._version import __version__
 
 FORMAT_NAME = "skdigits-model"
@@ -323,18 +322,30 @@ def _load_tensors(data):
 
 
 def _parse_description(text):
-    """Return the JSON description, its depth and integers bounded."""
+    """Return the JSON description, its nesting and integers bounded."""
+    # Measured on the text, before parsing: json.loads recurses once per level.
+    if _nesting(text) > MAX_DEPTH:
+        raise ValueError(f"its description is nested more than {MAX_DEPTH} levels deep")
     try:
         description = json.loads(text, parse_int=_parse_int64)
-    except RecursionError:
-        raise ValueError("its description is nested too deeply to be a model") from None
     except json.JSONDecodeError as error:
         raise ValueError(f"its description is not valid JSON: {error}") from None
     if not isinstance(description, dict):
         raise ValueError("its description is not a JSON object")
-    if json_depth(description) > MAX_DEPTH:
-        raise ValueError(f"its description is nested more than {MAX_DEPTH} levels deep")
     return description
+
+
+# The unrolled form: runs of plain characters matched at once, so a long string costs no
+# per-character backtracking state.
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NOT_A_BRACKET = re.compile(r"[^\[\]{}]+")
+
+
+def _nesting(text):
+    """Return how deeply brackets nest in JSON ``text``, ignoring those inside strings."""
+    brackets = np.frombuffer(_NOT_A_BRACKET.sub("", _JSON_STRING.sub("", text)).encode(), np.uint8)
+    opening = (brackets == ord("[")) | (brackets == ord("{"))
+    return int(np.cumsum(np.where(opening, 1, -1)).max(initial=0))
 
 
 def _model_file(tensors, description, version):
@@ -402,7 +413,9 @@ def _read_legacy(file, size):
 def _parse_int64(digits):
     """Return the int JSON spells as ``digits``, if a 64-bit integer can hold it."""
     # Every count, shape and label of a model fits; a larger one could only overflow later,
-    # deep inside numpy or torch, with a less helpful error.
+    # deep inside numpy or torch, with a less helpful error. Up to 18 digits always fit.
+    if len(digits) < 19:
+        return int(digits)
     value = int(digits)
     if not _fits_int64(value):
         raise ValueError(f"its description holds an integer out of range: {digits:.40}")

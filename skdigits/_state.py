@@ -133,16 +133,13 @@ def history_from_state(value):
 
 def json_depth(value):
     """Return how deeply lists and dicts nest in a JSON value (0 for a scalar), iteratively."""
-    deepest, pending = 0, [(value, 0)]
+    containers = (list, dict)
+    deepest, pending = 0, [(value, 1)] if isinstance(value, containers) else []
     while pending:
         value, depth = pending.pop()
-        if isinstance(value, dict):
-            value = value.values()
-        elif not isinstance(value, list):
-            deepest = max(deepest, depth)
-            continue
-        deepest = max(deepest, depth + 1)
-        pending.extend((item, depth + 1) for item in value)
+        deepest = max(deepest, depth)
+        items = value.values() if isinstance(value, dict) else value
+        pending.extend((item, depth + 1) for item in items if isinstance(item, containers))
     return deepest
 
 

@@ -700,6 +700,12 @@ def test_metadata_nested_too_deeply_raises_value_error(fitted, tmp_path):
         save(fitted, tmp_path / "model.skd", metadata={"deep": _nested(32)})
 
 
+def test_brackets_inside_metadata_strings_do_not_count_as_nesting(fitted, tmp_path):
+    metadata = {"note": "[{" * 100 + '\\"]', "quoted": '"[[[['}
+    save(fitted, tmp_path / "model.skd", metadata=metadata)
+    assert load(tmp_path / "model.skd", return_metadata=True)[1] == metadata
+
+
 def test_metadata_nested_to_the_limit_round_trips(fitted, tmp_path):
     metadata = {"deep": _nested(31)}
     save(fitted, tmp_path / "model.skd", metadata=metadata)
