@@ -296,6 +296,26 @@ def test_predict_given_a_model_file_as_image_says_to_use_model(model_path, capsy
     assert_one_line_error(capsys, status, "pass it with --model")
 
 
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        pytest.param(lambda data: data[: len(data) // 2], "truncated", id="truncated"),
+        pytest.param(lambda data: data[:-1] + b"x", "checksum mismatch", id="flipped"),
+        pytest.param(lambda data: b"\x80" * 100, "not a skdigits model file", id="garbage"),
+    ],
+)
+def test_predict_with_a_damaged_model_file_is_a_one_line_error(
+    damage, message, model_path, tmp_path, digits, capsys
+):
+    damaged = tmp_path / "damaged.skd"
+    damaged.write_bytes(damage(model_path.read_bytes()))
+    image = write_digit_pngs(tmp_path / "images", digits)[0]
+
+    status = main(["predict", "--model", str(damaged), str(image)])
+
+    assert_one_line_error(capsys, status, message)
+
+
 def test_predict_page_without_ink_is_an_error(tmp_path, capsys):
     blank = tmp_path / "blank.png"
     Image.fromarray(np.full((40, 40), 200, dtype=np.uint8)).save(blank)
