@@ -6,9 +6,12 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
+from scipy.optimize import minimize_scalar
+from scipy.special import logsumexp, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import StratifiedShuffleSplit
 from sklearn.utils import check_random_state
+from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import EarlyStopping, LRScheduler
@@ -16,7 +19,7 @@ from skorch.dataset import Dataset
 from skorch.helper import predefined_split
 from skorch.history import History
 
-from ._compat import Interval, StrOptions, _fit_context
+from ._compat import Interval, StrOptions, _check_sample_weight, _fit_context
 from ._images import check_image_shape, infer_image_shape, pixel_range, validate_images
 from ._networks import MAX_HIDDEN_UNITS, DigitCNN, check_channels
 from ._persistence import write_model_file
@@ -35,6 +38,7 @@ from ._state import (
     params_from_state,
     to_plain,
 )
+from ._threads import torch_threads
 from ._training import BatchIterator, DigitNet
 
 # "auto" training settings for small datasets (see CNNDigitClassifier._schedule).
@@ -127,6 +131,21 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
         are scaled by the fitted pixel range. If the classes differ, the output layer is
         replaced by a new one for the new classes and everything else is kept. The
         learning-rate schedule and early stopping start afresh over ``max_epochs``.
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes in the loss, as in scikit-learn: a dict ``{label: weight}``
+        (missing labels weigh 1), or "balanced" for ``n_samples / (n_classes *
+        np.bincount(y))``, which makes rare classes count as much as common ones.
+        Multiplies ``sample_weight``.
+    calibrate : bool, default=True
+        Fit a temperature on the validation images after training (temperature scaling),
+        so that ``predict_proba`` is calibrated: among images predicted with probability
+        0.9, about 90% are right. Predictions do not change. Without validation data
+        (``validation_fraction=0`` and no ``X_val``), the temperature stays 1.
+    n_threads : int or None, default=None
+        Number of torch threads for fit and predict, restored afterwards. None keeps
+        torch's own choice, which in a joblib worker of a parallel search
+        (``GridSearchCV(n_jobs=...)``) is the share of CPUs joblib grants it. Set it when
+        other processes share the CPUs: see :doc:`/performance`.
 
     Attributes
     ----------
@@ -150,6 +169,9 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
         last epoch without validation.
     n_iter_ : int
         Number of epochs run.
+    temperature_ : float
+        Temperature the logits are divided by before the softmax (see ``calibrate``); 1
+        without calibration.
 
     See Also
     --------
@@ -189,6 +211,9 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
         "verbose": ["verbose"],
         "callbacks": [list, None],
         "warm_start": ["boolean"],
+        "class_weight": [dict, StrOptions({"balanced"}), None],
+        "calibrate": ["boolean"],
+        "n_threads": [Interval(Integral, 1, None, closed="left"), None],
     }
 
     def __init__(
@@ -212,6 +237,9 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
         verbose=0,
         callbacks=None,
         warm_start=False,
+        class_weight=None,
+        calibrate=True,
+        n_threads=None,
     ):
         self.channels = channels
         self.hidden_units = hidden_units
@@ -231,9 +259,12 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
         self.verbose = verbose
         self.callbacks = callbacks
         self.warm_start = warm_start
+        self.class_weight = class_weight
+        self.calibrate = calibrate
+        self.n_threads = n_threads
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None, *, X_val=None, y_val=None, sample_weight_val=None):
         """Train the network on images ``X`` with labels ``y``.
 
         Parameters
@@ -243,12 +274,29 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
             Training images.
         y : array-like of shape (n_samples,)
             Class labels: ints, strings or bools.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each image in the training loss (and in the validation loss, for the
+            images held out); 0 removes an image's influence. Multiplied by the weights
+            ``class_weight`` gives. None weighs every image the same.
+        X_val : array-like of images, default=None
+            Images to stop early on, instead of holding out ``validation_fraction`` of
+            ``X``; all of ``X`` is then trained on. Requires ``y_val``. In a pipeline, route
+            them with ``set_fit_request(X_val=True, y_val=True)`` and
+            ``Pipeline(..., transform_input=["X_val"])`` so earlier steps transform them.
+        y_val : array-like of shape (n_val,), default=None
+            Labels of ``X_val``, among those of ``y``.
+        sample_weight_val : array-like of shape (n_val,), default=None
+            Weights of ``X_val`` in the validation loss.
 
         Returns
         -------
         self : CNNDigitClassifier
             The fitted classifier.
         """
+        with torch_threads(self.n_threads):
+            return self._fit(X, y, sample_weight, X_val, y_val, sample_weight_val)
+
+    def _fit(self, X, y, sample_weight, X_val, y_val, sample_weight_val):
         check_channels(self.channels)
         device = _resolve_device(self.device)
         previous = self.net_ if self.warm_start and hasattr(self, "net_") else None
@@ -264,11 +312,19 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
                 f"{type(self).__name__} needs samples of at least 2 classes, but the data "
                 f"contains only one class: {classes[0]!r}"
             )
+        weight = self._weights(sample_weight, X, y, classes)
         if previous is None:
             self.pixel_range_ = pixel_range(X)
         rng = check_random_state(self.random_state)
         self.classes_ = classes
-        train, valid = self._split(y, rng)
+        if X_val is not None or y_val is not None:
+            train = np.arange(len(y))
+            X_valid, y_valid, weight_valid = self._validation_data(X_val, y_val, sample_weight_val)
+        else:
+            train, valid = self._split(y, rng)
+            X_valid, y_valid = (None, None) if valid is None else (X[valid], y[valid])
+            weight_valid = None if valid is None or weight is None else weight[valid]
+        validate = X_valid is not None
 
         batch_size, epochs, patience, augment = self._schedule(len(train))
         net = self._new_net(
@@ -277,17 +333,20 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
             max_epochs=epochs,
             batch_size=batch_size,
             iterator_train__shuffle=True,
-            train_split=None if valid is None else predefined_split(Dataset(X[valid], y[valid])),
-            callbacks=self._callbacks(
-                len(train), batch_size, epochs, patience, validate=valid is not None
+            train_split=(
+                predefined_split(Dataset(_with_weights(X_valid, weight_valid), y_valid))
+                if validate
+                else None
             ),
+            callbacks=self._callbacks(len(train), batch_size, epochs, patience, validate),
         )
+        train_weight = None if weight is None else weight[train]
         with torch.random.fork_rng(devices=_cuda_devices(device)):
             # A private RNG stream: fitting never disturbs the user's global torch seed.
             torch.manual_seed(rng.randint(2**31))
             if previous is not None:
                 _start_from(net, previous)
-            net.fit(X[train], y[train])
+            net.fit(_with_weights(X[train], train_weight), y[train])
         self._warn_if_interrupted(net, epochs)
         self.net_ = net
         self.history_ = net.history
@@ -295,9 +354,151 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
         stopping = dict(net.callbacks_).get("early_stopping")
         # The epoch whose weights early stopping restored; the last one without validation.
         self.best_epoch_ = stopping.best_epoch_ if stopping is not None else self.n_iter_
-        if valid is not None:
-            self._warn_if_not_learned(y[valid], len(train))
+        self.temperature_ = 1.0
+        if validate:
+            if self.calibrate:
+                self.temperature_ = _fit_temperature(self._logits(X_valid), y_valid, weight_valid)
+            self._warn_if_not_learned(y_valid, len(train))
         return self
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """Train the network for one pass over ``X``, starting from its current weights.
+
+        For data that arrives in parts or does not fit in memory, as with
+        :meth:`sklearn.neural_network.MLPClassifier.partial_fit`. Each call is one epoch at
+        the constant learning rate ``lr`` (no one-cycle schedule: the number of calls is
+        unknown), with no validation split, early stopping or calibration
+        (``temperature_`` stays 1). The optimizer's state carries over between calls. After
+        :meth:`fit`, or on a model from :func:`skdigits.load`, the first call starts from
+        the fitted weights with a fresh optimizer.
+
+        Parameters
+        ----------
+        X : array-like of images
+            Training images, of the fitted image shape after the first call.
+        y : array-like of shape (n_samples,)
+            Class labels, each among ``classes``.
+        classes : array-like of shape (n_classes,), default=None
+            Every class label of the whole training data. Required on the first call of an
+            unfitted classifier, where ``y`` may lack some classes; later it may be omitted,
+            or must equal ``classes_``.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each image in the training loss.
+
+        Returns
+        -------
+        self : CNNDigitClassifier
+            The classifier, trained one more epoch.
+        """
+        with torch_threads(self.n_threads):
+            return self._partial_fit(X, y, classes, sample_weight)
+
+    def _partial_fit(self, X, y, classes, sample_weight):
+        check_channels(self.channels)
+        device = _resolve_device(self.device)
+        first = not hasattr(self, "classes_")
+        if first and classes is None:
+            raise ValueError(
+                "classes must be passed on the first call to partial_fit: every label of the "
+                "whole training data, as the first part may lack some"
+            )
+        X, y = validate_images(self, X, y, reset=first)
+        check_classification_targets(y)
+        if classes is not None:
+            classes = np.unique(np.asarray(classes))
+            if len(classes) < 2:
+                raise ValueError(f"classes must hold at least 2 labels; got {classes!r}")
+            if not first and not np.array_equal(classes, self.classes_):
+                raise ValueError(
+                    f"classes={classes!r} differs from the classes_ {self.classes_!r} of the "
+                    "first call; pass the same classes, or none after the first call"
+                )
+        known = classes if first else self.classes_
+        unknown = np.setdiff1d(y, known)
+        if len(unknown):
+            raise ValueError(
+                f"y holds labels {unknown[:5].tolist()} outside classes {known.tolist()[:20]}; "
+                "every label must be among the classes given on the first call"
+            )
+        y = np.searchsorted(known, y)
+        weight = self._weights(sample_weight, X, y, known)
+        if first:
+            self.pixel_range_ = pixel_range(X)
+            self.classes_ = known
+        rng = check_random_state(self.random_state)
+        previous = getattr(self, "net_", None)
+        if previous is not None and not previous.predict_only and not _is_scheduled(previous):
+            net = previous
+        else:
+            batch_size, _, _, augment = self._schedule(len(y))
+            net = self._new_net(
+                device,
+                augment=augment,
+                batch_size=batch_size,
+                iterator_train__shuffle=True,
+                train_split=None,
+                callbacks=list(self.callbacks or []),
+            )
+        with torch.random.fork_rng(devices=_cuda_devices(device)):
+            # A new seed per call, so that successive epochs shuffle differently.
+            torch.manual_seed(rng.randint(2**31) + getattr(self, "n_iter_", 0))
+            if net is not previous:
+                if previous is None:
+                    net.initialize()
+                else:
+                    _start_from(net, previous)
+            net.partial_fit(_with_weights(X, weight), y, epochs=1)
+        self.net_ = net
+        self.history_ = net.history
+        self.n_iter_ = self.best_epoch_ = len(net.history)
+        self.temperature_ = 1.0
+        return self
+
+    def _weights(self, sample_weight, X, y, classes):
+        """Return each image's loss weight, mean 1, or None when all weigh the same.
+
+        ``y`` holds class indices into ``classes``.
+        """
+        if sample_weight is None and self.class_weight is None:
+            return None
+        weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        if self.class_weight is not None:
+            weight = weight * compute_sample_weight(self.class_weight, classes[y])
+        if not np.all(np.isfinite(weight)) or np.any(weight < 0) or weight.sum() <= 0:
+            raise ValueError(
+                "sample_weight must be finite and non-negative, with a positive sum; got "
+                f"weights from {weight.min()} to {weight.max()}"
+            )
+        # Mean 1: the loss keeps its scale, so the learning rate means what it did.
+        return (weight / weight.mean()).astype(np.float32)
+
+    def _validation_data(self, X_val, y_val, sample_weight_val):
+        """Return ``X_val``, its labels as class indices and its weights, validated."""
+        if X_val is None or y_val is None:
+            raise ValueError("X_val and y_val must be given together")
+        X_val, y_val = validate_images(self, X_val, y_val, reset=False)
+        unknown = np.setdiff1d(y_val, self.classes_)
+        if len(unknown):
+            raise ValueError(
+                f"y_val holds labels {unknown[:5].tolist()} that y lacks; the validation "
+                "labels must be among the training classes"
+            )
+        y_val = np.searchsorted(self.classes_, y_val)
+        weight = None
+        if sample_weight_val is not None:
+            weight = _check_sample_weight(sample_weight_val, X_val, dtype=np.float64)
+            if not np.all(np.isfinite(weight)) or np.any(weight < 0) or weight.sum() <= 0:
+                raise ValueError(
+                    "sample_weight_val must be finite and non-negative, with a positive sum"
+                )
+            weight = (weight / weight.mean()).astype(np.float32)
+        return X_val, y_val, weight
+
+    def _logits(self, X):
+        """Return the network's logits for validated images ``X``, in float64."""
+        blocks = [logits.double() for logits in self.net_.forward_iter(X, training=False)]
+        return torch.cat(blocks).numpy() if blocks else np.empty((0, len(self.classes_)))
 
     def _schedule(self, n_train):
         """Return the batch size, epochs, patience and augmentation, "auto" resolved.
@@ -330,7 +531,7 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
                 f"{n_train} training images may be too few to learn from; add images, or "
                 "fine-tune a pretrained model (warm_start=True)",
                 UserWarning,
-                stacklevel=3,
+                stacklevel=5,
             )
 
     def _warn_if_interrupted(self, net, epochs):
@@ -350,7 +551,7 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
                 f"training was interrupted after {len(history)} of {epochs} epochs; "
                 "the classifier keeps the best weights seen so far",
                 UserWarning,
-                stacklevel=3,
+                stacklevel=5,
             )
 
     def _new_net(self, device, augment=0.0, max_epochs=1, predict_only=False, **kwargs):
@@ -374,6 +575,8 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
             module__pixel_span=self.pixel_range_[1],
             criterion=torch.nn.CrossEntropyLoss,
             criterion__label_smoothing=self.label_smoothing,
+            # DigitNet weighs each image's loss, then averages.
+            criterion__reduction="none",
             optimizer=torch.optim.AdamW,
             lr=self.lr,
             max_epochs=max_epochs,
@@ -437,13 +640,15 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
         # Each batch's probabilities go straight into the output array. skorch's own
         # predict_proba keeps every batch's tensor until the end, and those many small
         # blocks scattered among the freed batch buffers make the process hold on to memory
-        # in proportion to the number of images.
+        # in proportion to the number of images. The softmax runs in float64, so rows sum
+        # to 1 within 1e-15.
         proba = np.empty((len(X), len(self.classes_)))
         start = 0
-        for logits in self.net_.forward_iter(X, training=False):
-            stop = start + len(logits)
-            proba[start:stop] = torch.softmax(logits, dim=1).numpy()
-            start = stop
+        with torch_threads(self.n_threads):
+            for logits in self.net_.forward_iter(X, training=False):
+                stop = start + len(logits)
+                proba[start:stop] = softmax(logits.double().numpy() / self.temperature_, axis=1)
+                start = stop
         return proba
 
     def predict_log_proba(self, X):
@@ -590,6 +795,8 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
             if name in attributes or name not in _OPTIONAL_ATTRIBUTES:
                 value = field(attributes, name, lambda _: True, "")
                 setattr(clf, name, checked(name, read, value))
+            elif _OPTIONAL_ATTRIBUTES[name] is not None:
+                setattr(clf, name, _OPTIONAL_ATTRIBUTES[name])
         clf._check_attributes_agree()
         clf.net_ = clf._restore_net(tensors, device)
         return clf
@@ -640,6 +847,10 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
         return net
 
 
+def _is_positive_finite(value):
+    return is_number(value) and math.isfinite(value) and value > 0
+
+
 def _pixel_range_from_state(value):
     """Return a stored pixel range: a finite low and a finite positive span."""
     if not (is_list(value) and len(value) == 2 and all(map(is_number, value))):
@@ -675,9 +886,11 @@ _ATTRIBUTES = {
     "best_epoch_": (int, _require(is_count, "a non-negative int")),
     "n_iter_": (int, _require(is_count, "a non-negative int")),
     "history_": (list, lambda value: History(history_from_state(value))),
+    "temperature_": (float, _require(_is_positive_finite, "a positive finite number", float)),
 }
-# Set only by some fits: feature names come with DataFrames.
-_OPTIONAL_ATTRIBUTES = {"feature_names_in_"}
+# Attributes a model may lack, and their value then: feature names come with DataFrames;
+# files written before calibration (skdigits 0.1) predict with temperature 1.
+_OPTIONAL_ATTRIBUTES = {"feature_names_in_": None, "temperature_": 1.0}
 
 
 def _check_weights(net, tensors, pixel_range):
@@ -716,6 +929,34 @@ def _check_weights(net, tensors, pixel_range):
             f"tensors 'pixel_low' and 'pixel_span' {stored} differ from 'pixel_range_' "
             f"{tuple(pixel_range)}"
         )
+
+
+def _with_weights(X, weight):
+    """Return ``X`` as the net's input: the images, with their loss weights if any."""
+    return X if weight is None else {"X": X, "sample_weight": weight}
+
+
+def _is_scheduled(net):
+    """Return whether ``net`` trains under fit's one-cycle schedule (not for partial_fit)."""
+    return "lr_schedule" in dict(net.callbacks_)
+
+
+def _fit_temperature(logits, y, weight=None):
+    """Return the temperature that minimises the (weighted) log loss of ``logits``.
+
+    Temperature scaling (Guo et al., 2017): dividing the logits by one number fitted on
+    held-out images calibrates the probabilities without changing any prediction. Label
+    smoothing, which regularises training, leaves the network underconfident; this undoes
+    that. Searched on a log scale between 1/20 and 20.
+    """
+
+    def log_loss(log_temperature):
+        scaled = logits / np.exp(log_temperature)
+        losses = logsumexp(scaled, axis=1) - scaled[np.arange(len(y)), y]
+        return np.average(losses, weights=weight)
+
+    best = minimize_scalar(log_loss, bounds=(-3.0, 3.0), method="bounded")
+    return float(np.exp(best.x))
 
 
 def _start_from(net, previous):

@@ -16,6 +16,7 @@ joblib's default "loky" backend starts fresh interpreters and is unaffected. A r
 thread never touches libgomp's thread team, so a forked child runs torch on one thread.
 """
 
+import contextlib
 import os
 
 import torch
@@ -36,3 +37,21 @@ def _one_torch_thread():
 # Windows has no fork, and no os.register_at_fork.
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_one_torch_thread)
+
+
+@contextlib.contextmanager
+def torch_threads(n_threads):
+    """Run the block with ``n_threads`` torch threads (None: as they are), then restore them.
+
+    torch's thread count is global to the process: fit and predict set it for their own
+    work only, and give the caller back the setting it had.
+    """
+    if n_threads is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(n_threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -50,14 +50,24 @@ class BatchIterator:
         for start, stop in zip(starts, starts[1:] + [n], strict=True):
             # Sorted rows read memory in order; the order within a batch doesn't matter.
             rows = np.sort(order[start:stop])
-            # Indexing copies, so read-only inputs (memmaps) give writable tensors.
-            Xb = torch.from_numpy(X[rows])
-            yb = torch.from_numpy(y[rows]) if y is not None else torch.zeros(len(Xb))
+            # Indexing copies, so read-only inputs (memmaps) give writable tensors. A dict
+            # holds the images and their loss weights (see DigitNet).
+            if isinstance(X, dict):
+                Xb = {name: torch.from_numpy(array[rows]) for name, array in X.items()}
+            else:
+                Xb = torch.from_numpy(X[rows])
+            yb = torch.from_numpy(y[rows]) if y is not None else torch.zeros(len(rows))
             yield Xb, yb
 
 
 class DigitNet(NeuralNetClassifier):
-    """skorch's classifier net, optionally without an optimizer, for models that only predict.
+    """skorch's classifier net, with per-image loss weights, and optionally no optimizer.
+
+    Weighted images come as a dict ``{"X": images, "sample_weight": weights}`` (weights of
+    mean 1 over the data); the network sees the images only, and the loss of each image is
+    multiplied by its weight. The criterion must not reduce (``reduction="none"``): the
+    mean over the batch happens here, so that a batch's loss is the same average with or
+    without weights of 1.
 
     A model loaded from a file predicts, and ``fit`` always trains a new net; creating an
     optimizer would be wasted, and the first one in a process imports torch's compiler,
@@ -81,3 +91,14 @@ class DigitNet(NeuralNetClassifier):
         if self.predict_only:
             return self
         return super().initialize_optimizer(*args, **kwargs)
+
+    def infer(self, x, **fit_params):
+        if isinstance(x, dict):
+            x = x["X"]
+        return super().infer(x, **fit_params)
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        losses = super().get_loss(y_pred, y_true, X=X, training=training)
+        if isinstance(X, dict):
+            losses = losses * X["sample_weight"].to(losses.device, losses.dtype)
+        return losses.mean()

@@ -14,6 +14,18 @@ CHECKED = [
 ]
 
 
-@parametrize_with_checks(CHECKED)
+def expected_failures(estimator):
+    """Return the checks an estimator is expected to fail, with the reason."""
+    if not isinstance(estimator, CNNDigitClassifier):
+        return {}
+    return {
+        "check_sample_weight_equivalence_on_dense_data": (
+            "training is stochastic (shuffled batches, dropout, a random validation split), "
+            "so a weight of 2 cannot give exactly the model that repeating the image gives"
+        ),
+    }
+
+
+@parametrize_with_checks(CHECKED, expected_failed_checks=expected_failures)
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
