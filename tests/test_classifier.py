@@ -1,5 +1,6 @@
 """CNNDigitClassifier: fitting, inputs, labels, early stopping, errors and round trips."""
 
+import itertools
 import pickle
 import warnings
 
@@ -8,20 +9,30 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+import sklearn
 import torch
 from conftest import tiny
 from numpy.testing import assert_array_equal
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
+from sklearn.metrics import recall_score
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import Pipeline
 from skorch.callbacks import Callback
 
-from skdigits import CNNDigitClassifier
+import skdigits
+from skdigits import CNNDigitClassifier, ImageTransformer
 
 
-def test_default_model_reaches_95_percent_on_held_out_digits(digits_split):
-    X_train, X_test, y_train, y_test = digits_split
-    clf = CNNDigitClassifier(random_state=0).fit(X_train, y_train)
-    assert clf.score(X_test, y_test) >= 0.95
+@pytest.fixture(scope="module")
+def default_model(digits_split):
+    X_train, _, y_train, _ = digits_split
+    return CNNDigitClassifier(random_state=0).fit(X_train, y_train)
+
+
+def test_default_model_reaches_95_percent_on_held_out_digits(default_model, digits_split):
+    _, X_test, _, y_test = digits_split
+    assert default_model.score(X_test, y_test) >= 0.95
 
 
 def test_fit_returns_self_and_sets_fitted_attributes(small_digits):
@@ -360,3 +371,205 @@ def test_strided_stem_on_images_too_small_is_an_error_before_training():
     y = np.arange(20) % 2
     with pytest.raises(ValueError, match="stem='strided' needs images of at least 4x4"):
         tiny(stem="strided").fit(X, y)
+
+
+# Sample and class weights.
+
+
+def test_zero_sample_weight_removes_a_class_from_what_is_learned(small_digits):
+    X, y = small_digits
+    weight = np.where(y == 3, 0.0, 1.0)
+    clf = tiny(max_epochs=10, augment=0).fit(X, y, sample_weight=weight)
+    assert np.mean(clf.predict(X[y == 3]) == 3) < 0.2
+    assert clf.score(X[y != 3], y[y != 3]) > 0.6
+
+
+@pytest.mark.parametrize(
+    "weight, message",
+    [
+        pytest.param(lambda n: -np.ones(n), "non-negative", id="negative"),
+        pytest.param(lambda n: np.zeros(n), "non-zero", id="all-zero"),
+        pytest.param(lambda n: np.full(n, np.nan), "NaN", id="nan"),
+        pytest.param(lambda n: np.ones(n + 1), "sample_weight", id="wrong-length"),
+    ],
+)
+def test_invalid_sample_weight_raises_before_training(weight, message, small_digits):
+    X, y = small_digits
+    with pytest.raises(ValueError, match=message):
+        tiny().fit(X, y, sample_weight=weight(len(y)))
+
+
+def test_balanced_class_weight_raises_the_recall_of_rare_classes(digits):
+    X, y = digits
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, test_size=0.3, stratify=y, random_state=0
+    )
+    rare = [1, 3, 5, 7, 9]
+    keep = np.concatenate(
+        [np.flatnonzero(y_train == c)[: 5 if c in rare else None] for c in range(10)]
+    )
+    recall = {}
+    for class_weight in [None, "balanced"]:
+        clf = CNNDigitClassifier(channels=(8, 16), class_weight=class_weight, random_state=0)
+        clf.fit(X_train[keep], y_train[keep])
+        recall[class_weight] = recall_score(
+            y_test, clf.predict(X_test), labels=rare, average="macro"
+        )
+    assert recall["balanced"] > recall[None] + 0.03
+
+
+def test_class_weight_dict_naming_an_unknown_class_is_an_error(small_digits):
+    X, y = small_digits
+    with pytest.raises(ValueError, match="not in class_weight"):
+        tiny(class_weight={12: 2.0}).fit(X, y)
+
+
+# Validation data.
+
+
+def _batch_sizes(clf, kind):
+    """Return how many images the first epoch trained or validated on."""
+    return sum(batch.get(f"{kind}_batch_size", 0) for batch in clf.history_[0]["batches"])
+
+
+def test_given_validation_data_replaces_the_held_out_split(small_digits, digits):
+    X, y = small_digits
+    X_val, y_val = digits[0][300:400], digits[1][300:400]
+    clf = tiny(validation_fraction=0.5).fit(X, y, X_val=X_val, y_val=y_val)
+    assert _batch_sizes(clf, "train") == len(X)
+    assert _batch_sizes(clf, "valid") == len(X_val)
+
+
+@pytest.mark.parametrize(
+    "given, message",
+    [
+        pytest.param({"X_val": "X"}, "together", id="X_val-alone"),
+        pytest.param({"y_val": "y"}, "together", id="y_val-alone"),
+        pytest.param({"X_val": "X", "y_val": "y+20"}, "y lacks", id="unknown-label"),
+        pytest.param({"X_val": "X[:, :10]", "y_val": "y"}, "features", id="wrong-shape"),
+    ],
+)
+def test_invalid_validation_data_raises_before_training(given, message, small_digits):
+    X, y = small_digits
+    values = {name: eval(code, {"X": X, "y": y}) for name, code in given.items()}
+    with pytest.raises(ValueError, match=message):
+        tiny().fit(X, y, **values)
+
+
+def test_pipeline_routes_validation_data_through_earlier_steps(small_digits, digits):
+    X, y = small_digits
+    X_val, y_val = digits[0][300:400], digits[1][300:400]
+    with sklearn.config_context(enable_metadata_routing=True):
+        clf = tiny().set_fit_request(X_val=True, y_val=True)
+        pipeline = Pipeline(
+            [("images", ImageTransformer()), ("cnn", clf)], transform_input=["X_val"]
+        )
+        pipeline.fit(X, y, X_val=X_val, y_val=y_val)
+    assert _batch_sizes(pipeline[-1], "valid") == len(X_val)
+    assert _batch_sizes(pipeline[-1], "train") == len(X)
+
+
+# Calibrated probabilities.
+
+
+def _expected_calibration_error(proba, y, bins=15):
+    confidence, correct = proba.max(axis=1), proba.argmax(axis=1) == y
+    error = 0.0
+    for low, high in itertools.pairwise(np.linspace(0, 1, bins + 1)):
+        in_bin = (confidence > low) & (confidence <= high)
+        if in_bin.any():
+            error += in_bin.mean() * abs(correct[in_bin].mean() - confidence[in_bin].mean())
+    return error
+
+
+def test_probabilities_are_calibrated_on_held_out_digits(default_model, digits_split):
+    _, X_test, _, y_test = digits_split
+    proba = default_model.predict_proba(X_test)
+    assert _expected_calibration_error(proba, y_test) <= 0.02
+    assert np.abs(proba.sum(axis=1) - 1).max() <= 1e-9
+
+
+def test_calibration_changes_no_prediction(small_digits):
+    X, y = small_digits
+    calibrated = tiny(max_epochs=5).fit(X, y)
+    plain = tiny(max_epochs=5, calibrate=False).fit(X, y)
+    assert plain.temperature_ == 1.0
+    assert calibrated.temperature_ != 1.0
+    assert_array_equal(calibrated.predict(X), plain.predict(X))
+
+
+def test_without_validation_data_the_temperature_stays_1(small_digits):
+    X, y = small_digits
+    assert tiny(validation_fraction=0).fit(X, y).temperature_ == 1.0
+
+
+# partial_fit.
+
+
+def test_partial_fit_needs_classes_on_the_first_call(small_digits):
+    X, y = small_digits
+    with pytest.raises(ValueError, match="classes must be passed on the first call"):
+        tiny().partial_fit(X, y)
+
+
+def test_partial_fit_rejects_labels_outside_the_classes(small_digits):
+    X, y = small_digits
+    with pytest.raises(ValueError, match=r"outside classes"):
+        tiny().partial_fit(X, y, classes=np.arange(5))
+
+
+def test_partial_fit_rejects_other_classes_after_the_first_call(small_digits):
+    X, y = small_digits
+    clf = tiny().partial_fit(X, y, classes=np.arange(10))
+    with pytest.raises(ValueError, match="differs from the classes_"):
+        clf.partial_fit(X, y, classes=np.arange(11))
+
+
+def test_partial_fit_runs_one_epoch_per_call_and_learns(small_digits):
+    X, y = small_digits
+    clf = tiny(augment=0)
+    for _ in range(6):
+        clf.partial_fit(X[:150], y[:150], classes=np.arange(10))
+        clf.partial_fit(X[150:], y[150:])
+    assert clf.n_iter_ == len(clf.history_) == 12
+    assert clf.score(X, y) > 0.6
+
+
+def test_partial_fit_continues_from_a_loaded_model(small_digits, tmp_path):
+    X, y = small_digits
+    fitted = tiny(max_epochs=8, augment=0).fit(X, y)
+    fitted.save(tmp_path / "model.skd")
+    loaded = skdigits.load(tmp_path / "model.skd")
+    before = loaded.score(X, y)
+    loaded.partial_fit(X, y)
+    # One epoch at the full learning rate moves the weights, from a good start.
+    assert loaded.score(X, y) > before - 0.2
+    assert not np.array_equal(loaded.predict_proba(X), fitted.predict_proba(X))
+
+
+def test_warm_start_continues_from_a_loaded_model(small_digits, tmp_path):
+    X, y = small_digits
+    tiny(max_epochs=8, augment=0).fit(X, y).save(tmp_path / "model.skd")
+    loaded = skdigits.load(tmp_path / "model.skd")
+    cold = tiny(max_epochs=1, augment=0).fit(X, y).score(X, y)
+    warm = loaded.set_params(warm_start=True, max_epochs=1, augment=0).fit(X, y).score(X, y)
+    assert warm > cold
+
+
+# Threads.
+
+
+class _RecordThreads(Callback):
+    """Record torch's thread count when training begins."""
+
+    def on_train_begin(self, net, **kwargs):
+        self.threads = torch.get_num_threads()
+
+
+def test_n_threads_sets_torch_threads_during_fit_and_restores_them(small_digits):
+    X, y = small_digits
+    before = torch.get_num_threads()
+    recorder = _RecordThreads()
+    tiny(n_threads=1, callbacks=[recorder]).fit(X, y)
+    assert recorder.threads == 1
+    assert torch.get_num_threads() == before
