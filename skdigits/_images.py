@@ -147,7 +147,13 @@ def _label_kind(label):
 
 
 def check_label_types(y):
-    """Raise a ValueError naming the kinds of label when object labels ``y`` mix them."""
+    """Raise a ValueError naming the kinds of label when object labels ``y`` mix them.
+
+    Bytes labels are refused too (scikit-learn refuses them from 1.7 on, and only warns
+    before): they print as ``b'...'`` and compare unequal to the strings they spell.
+    """
+    if y.dtype.kind == "S":
+        raise ValueError("y holds bytes labels; decode them to strings first, e.g. y.astype(str)")
     if y.dtype != object:
         return
     kinds = {_label_kind(label) for label in y}
@@ -173,10 +179,18 @@ def _as_torch_dtype(X):
     if X.dtype.kind == "f" and X.dtype.itemsize > 8:
         # torch has no extended precision, and the network computes in float32 anyway;
         # values beyond float64 become inf here and are rejected with the pixel range.
+        # scikit-learn checks extended precision for NaN only from 1.7 on: checked here.
         with np.errstate(over="ignore"):
-            return X.astype(np.float64)
-    # numpy has two names for 64-bit integers (uint64 and ulonglong), torch reads only one,
-    # and torch reads no byte order but the machine's own.
+            X64 = X.astype(np.float64)
+        if np.isnan(X64).any() or (np.isinf(X64) & np.isinf(X)).any():
+            raise ValueError("Input X contains NaN or infinity; drop or replace the broken pixels")
+        return X64
+    if X.dtype.kind == "u" and X.dtype.itemsize > 1:
+        # torch reads uint16, uint32 and uint64 only from 2.3 on: the next wider signed
+        # type holds every value (uint64, beyond int64, becomes float64).
+        wider = {2: np.int32, 4: np.int64, 8: np.float64}[X.dtype.itemsize]
+        return X.astype(wider)
+    # torch reads no byte order but the machine's own.
     dtype = np.dtype(f"{X.dtype.kind}{X.dtype.itemsize}")
     return X.view(dtype) if X.dtype.isnative else X.astype(dtype)
 

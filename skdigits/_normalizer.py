@@ -41,6 +41,8 @@ CLEAR_AREA = (0.35, 0.65)
 # pixel) of the typical size, and their reference points scatter by at most 10% of the frame.
 FRAMED_SHARE = 0.8
 FRAMED_TOLERANCE = 0.1
+# Pixel differences below this (on a 0..1 scale) are round-off, not ink.
+ROUND_OFF = 1e-9
 # MNIST's stroke widths (ink per pixel of skeleton) as fractions of its 20-pixel box: 5th
 # percentile and median. Thinner strokes of downscaled digits are widened to the median.
 THIN_STROKE = 1.7 / 20
@@ -491,7 +493,9 @@ def _measure(gray, ink, prior):
         # leaves so little ink that the threshold splits the paper's noise instead; the ink
         # is then what lies far outside that noise.
         polarity, clear, x, paper_level, ink_level, noise = _split_by_noise(flat, ink)
-    floor = min(paper_level + NOISE_WIDTHS * noise, (paper_level + ink_level) / 2)
+    # The round-off of the paper flattening (1e-16, more with some numpy versions) must not
+    # count as ink on noise-free pages, where the floor would be the paper level itself.
+    floor = min(paper_level + NOISE_WIDTHS * noise + ROUND_OFF, (paper_level + ink_level) / 2)
     result = np.clip((x - floor) / (ink_level - floor), 0, 1)
     _remove_specks(result)
     return _Measured(result, polarity, clear)

@@ -876,6 +876,11 @@ def test_non_finite_weights_are_refused_naming_the_tensor(value, saved):
 
 @pytest.mark.parametrize("dtype", [torch.int32, torch.bool, torch.complex64, torch.float64])
 def test_weights_of_another_dtype_are_refused(dtype, saved):
+    try:
+        safetensors.torch.save({"probe": torch.zeros(1, dtype=dtype)})
+    except KeyError:
+        pytest.skip(f"this safetensors cannot write {dtype} tensors to build the file")
+
     def convert(tensors):
         tensors["head.4.weight"] = tensors["head.4.weight"].to(dtype)
 
