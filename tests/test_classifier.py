@@ -573,3 +573,17 @@ def test_n_threads_sets_torch_threads_during_fit_and_restores_them(small_digits)
     tiny(n_threads=1, callbacks=[recorder]).fit(X, y)
     assert recorder.threads == 1
     assert torch.get_num_threads() == before
+
+
+def _threads_during_fit(X, y):
+    recorder = _RecordThreads()
+    tiny(callbacks=[recorder]).fit(X, y)
+    return recorder.threads
+
+
+def test_default_threads_in_a_parallel_search_are_the_share_joblib_grants(small_digits):
+    X, y = small_digits
+    threads = joblib.Parallel(n_jobs=2)(
+        joblib.delayed(_threads_during_fit)(X, y) for _ in range(2)
+    )
+    assert max(threads) <= max(1, joblib.cpu_count() // 2)
