@@ -20,15 +20,129 @@ threads of its own, so without care a host runs (tasks x torch threads) busy thr
 cores. :class:`TorchThreads` sets each worker's torch thread count to the worker host's CPUs
 divided by the task threads of all the workers on that host.
 
+To predict a collection of images too large for one machine, :func:`predict` and
+:func:`predict_proba` map a fitted model over the blocks of a dask array, on the same
+cluster::
+
+    import dask.array as da
+    from skdigits.distributed import predict
+
+    images = da.from_zarr("scans.zarr")  # (n, 28, 28), chunked along the images
+    labels = predict(model, images).compute()
+
 Needs the ``dask`` extra: ``pip install "skdigits[dask]"``.
 """
 
+import dask
+import dask.array as da
 import dask.system
+import numpy as np
 import torch
 from distributed import WorkerPlugin
 from distributed.comm.addressing import get_address_host
 
-__all__ = ["TorchThreads", "torch_threads_for"]
+__all__ = ["TorchThreads", "predict", "predict_proba", "torch_threads_for"]
+
+
+def predict(model, X):
+    """Return a dask array of the labels ``model`` predicts for the images of ``X``.
+
+    The fitted model goes into the task graph once, as one piece of data, so each worker
+    receives it once however many blocks it predicts; each block of images is predicted by
+    ``model.predict`` on the worker that holds it. Register :class:`TorchThreads` so the
+    blocks a host predicts at once share its CPUs. Nothing runs until ``.compute()``.
+
+    Parameters
+    ----------
+    model : fitted estimator
+        A :class:`~skdigits.CNNDigitClassifier`, or a pipeline ending in one, that predicts
+        arrays of images.
+    X : dask.array.Array or array-like
+        Images, ``(n, height * width)``, ``(n, height, width)`` or ``(n, 1, height, width)``,
+        chunked along the first axis only (other axes are merged into one chunk).
+
+    Returns
+    -------
+    labels : dask.array.Array of shape (n,)
+        Predicted labels, of the dtype of the model's ``classes_``.
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> from sklearn.datasets import load_digits
+    >>> from skdigits import CNNDigitClassifier
+    >>> from skdigits.distributed import predict
+    >>> X, y = load_digits(return_X_y=True)
+    >>> clf = CNNDigitClassifier(channels=(8, 16), max_epochs=2, random_state=0)
+    >>> clf = clf.fit(X[:300], y[:300])
+    >>> labels = predict(clf, da.from_array(X, chunks=500))
+    >>> labels.chunks
+    ((500, 500, 500, 297),)
+    >>> bool((labels.compute() == clf.predict(X)).all())
+    True
+    """
+    X = _image_blocks(X)
+    classes = _classes(model)
+    return X.map_blocks(
+        _predict_block,
+        dask.delayed(model),
+        dtype=classes.dtype,
+        drop_axis=list(range(1, X.ndim)),
+        meta=np.empty((0,), dtype=classes.dtype),
+    )
+
+
+def predict_proba(model, X):
+    """Return a dask array of the class probabilities ``model`` gives the images of ``X``.
+
+    As :func:`predict`, with ``model.predict_proba`` on each block.
+
+    Parameters
+    ----------
+    model : fitted estimator
+        A :class:`~skdigits.CNNDigitClassifier`, or a pipeline ending in one.
+    X : dask.array.Array or array-like
+        Images, chunked along the first axis only.
+
+    Returns
+    -------
+    proba : dask.array.Array of shape (n, n_classes)
+        Class probabilities, columns ordered as the model's ``classes_``.
+    """
+    X = _image_blocks(X)
+    n_classes = len(_classes(model))
+    return X.map_blocks(
+        _predict_proba_block,
+        dask.delayed(model),
+        dtype=np.float64,
+        chunks=(X.chunks[0], (n_classes,)),
+        drop_axis=list(range(2, X.ndim)),
+        meta=np.empty((0, 0), dtype=np.float64),
+    )
+
+
+def _image_blocks(X):
+    """Return ``X`` as a dask array chunked along the images only."""
+    X = X if isinstance(X, da.Array) else da.asarray(X)
+    if X.ndim < 2:
+        raise ValueError(f"expected images or rows of pixels; got an array of shape {X.shape}")
+    return X.rechunk({axis: -1 for axis in range(1, X.ndim)})
+
+
+def _classes(model):
+    """Return the class labels of a fitted classifier or of a pipeline's last step."""
+    classes = getattr(model, "classes_", None)
+    if classes is None:
+        raise ValueError(f"{type(model).__name__} is not a fitted classifier; fit it first")
+    return np.asarray(classes)
+
+
+def _predict_block(block, model):
+    return model.predict(block)
+
+
+def _predict_proba_block(block, model):
+    return model.predict_proba(block)
 
 
 def torch_threads_for(worker_address, workers, cpus):

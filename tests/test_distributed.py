@@ -9,9 +9,16 @@ from sklearn.model_selection import GridSearchCV
 from skdigits import CNNDigitClassifier
 
 distributed = pytest.importorskip("distributed")
+import dask.array as da  # noqa: E402
 import dask.system  # noqa: E402  (dask comes with distributed)
+from numpy.testing import assert_array_equal  # noqa: E402
 
-from skdigits.distributed import TorchThreads, torch_threads_for  # noqa: E402
+from skdigits.distributed import (  # noqa: E402
+    TorchThreads,
+    predict,
+    predict_proba,
+    torch_threads_for,
+)
 
 
 @pytest.fixture(scope="module")
@@ -72,3 +79,44 @@ def test_grid_search_on_dask_matches_local_run(client, digits):
     np.testing.assert_allclose(
         on_dask.cv_results_["mean_test_score"], local.cv_results_["mean_test_score"], atol=0.02
     )
+
+
+@pytest.fixture(scope="module")
+def fitted(digits):
+    X, y = digits
+    return CNNDigitClassifier(channels=(8, 16), max_epochs=3, device="cpu", random_state=0).fit(
+        X[:600], y[:600]
+    )
+
+
+def test_predictions_on_the_cluster_equal_local_ones(client, fitted, digits):
+    X, _ = digits
+    client.register_plugin(TorchThreads())
+    images = da.from_array(X.reshape(-1, 8, 8), chunks=(400, 4, 8))
+    with distributed.get_task_stream(client) as tasks:
+        labels = predict(fitted, images).compute()
+        proba = predict_proba(fitted, images).compute()
+
+    # The blocks ran as tasks on both workers.
+    assert {task["worker"] for task in tasks.data} == set(client.scheduler_info()["workers"])
+    assert_array_equal(labels, fitted.predict(X))
+    # Other torch thread counts may change the last digits of a sum.
+    np.testing.assert_allclose(proba, fitted.predict_proba(X), rtol=0, atol=1e-6)
+
+
+def test_the_model_enters_the_task_graph_once(fitted, digits):
+    X, _ = digits
+    graph = dict(predict(fitted, da.from_array(X, chunks=100)).__dask_graph__())
+    # One key holds the model; every block's task refers to that key.
+    holders = [key for key, value in graph.items() if _holds_model(value, fitted)]
+    assert len(holders) == 1
+    assert len(graph) > len(X) // 100
+
+
+def _holds_model(value, model):
+    return value is model or getattr(value, "value", None) is model
+
+
+def test_prediction_of_a_flat_array_is_an_error_naming_its_shape(fitted):
+    with pytest.raises(ValueError, match=r"shape \(10,\)"):
+        predict(fitted, np.zeros(10))
