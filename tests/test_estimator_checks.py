@@ -10,6 +10,17 @@ CHECKED = [
     CNNDigitClassifier(
         image_shape=(1, -1), channels=(8, 16), batch_size=32, max_epochs=20, device="cpu"
     ),
+    # The same with the training options of the scikit-learn parity work set.
+    CNNDigitClassifier(
+        image_shape=(1, -1),
+        channels=(8, 16),
+        batch_size=32,
+        max_epochs=20,
+        device="cpu",
+        class_weight="balanced",
+        calibrate=False,
+        n_threads=1,
+    ),
     ImageTransformer(image_shape=(1, -1)),
 ]
 
