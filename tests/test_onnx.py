@@ -2,10 +2,10 @@
 
 import numpy as np
 import pytest
+from conftest import tiny
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.pipeline import make_pipeline
 
-from conftest import tiny
 from skdigits import CNNDigitClassifier, DigitNormalizer, ImageTransformer
 
 skl2onnx = pytest.importorskip("skl2onnx", reason="needs the onnx extra: skdigits[onnx]")
