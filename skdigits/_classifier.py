@@ -20,7 +20,13 @@ from skorch.helper import predefined_split
 from skorch.history import History
 
 from ._compat import Interval, StrOptions, _check_sample_weight, _fit_context
-from ._images import check_image_shape, infer_image_shape, pixel_range, validate_images
+from ._images import (
+    COLOUR_CHANNELS,
+    check_image_shape,
+    infer_image_shape,
+    pixel_range,
+    validate_images,
+)
 from ._networks import MAX_HIDDEN_UNITS, DigitCNN, check_channels
 from ._persistence import write_model_file
 from ._state import (
@@ -70,7 +76,11 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
 
     The input may be flat rows of pixels ``(n_samples, height * width)``, images
     ``(n_samples, height, width)``, single-channel images ``(n_samples, 1, height, width)``
-    or ``(n_samples, height, width, 1)``, or a DataFrame of pixel columns. Any pixel scale
+    or ``(n_samples, height, width, 1)``, colour images (RGB or RGBA) ``(n_samples, height,
+    width, channels)`` or ``(n_samples, channels, height, width)``, or a DataFrame of pixel
+    columns. The number of channels is learned in ``fit`` (``n_channels_``) and checked in
+    ``predict``; colour given as flat rows needs ``image_shape``, the rows holding 3 or 4
+    times its pixels, one channel plane after another. Any pixel scale
     works (uint8 0..255, floats 0..1, 0..16, -1..1): the range is learned in ``fit``, and
     data is converted to float32 one batch at a time, so uint8 data stays uint8 in memory.
 
@@ -159,6 +169,8 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
         Column names of a DataFrame seen during ``fit``.
     image_shape_ : tuple of two int
         ``(height, width)`` of the training images.
+    n_channels_ : int
+        Channels of the training images: 1 (grey), 3 (RGB) or 4 (RGBA).
     pixel_range_ : tuple of two float
         ``(low, span)`` learned from the training pixels; pixels are scaled by
         ``(x - low) / span``.
@@ -575,6 +587,7 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
             module__stem=self.stem,
             module__pixel_low=self.pixel_range_[0],
             module__pixel_span=self.pixel_range_[1],
+            module__in_channels=self.n_channels_,
             criterion=torch.nn.CrossEntropyLoss,
             criterion__label_smoothing=self.label_smoothing,
             # DigitNet weighs each image's loss, then averages.
@@ -806,15 +819,15 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
     def _check_attributes_agree(self):
         """Raise a ValueError unless the restored attributes describe one consistent model."""
         height, width = self.image_shape_
-        if height * width != self.n_features_in_:
+        if self.n_channels_ * height * width != self.n_features_in_:
             raise ValueError(
-                f"'image_shape_' {self.image_shape_} does not hold 'n_features_in_' "
-                f"{self.n_features_in_} pixels"
+                f"'image_shape_' {self.image_shape_} of {self.n_channels_} channels does not "
+                f"hold 'n_features_in_' {self.n_features_in_} pixels"
             )
         if self.image_shape is not None:
             requested = checked(
                 "image_shape",
-                lambda shape: infer_image_shape(self.n_features_in_, shape),
+                lambda shape: infer_image_shape(self.n_features_in_ // self.n_channels_, shape),
                 self.image_shape,
             )
             if requested != self.image_shape_:
@@ -888,11 +901,12 @@ _ATTRIBUTES = {
     "best_epoch_": (int, _require(is_count, "a non-negative int")),
     "n_iter_": (int, _require(is_count, "a non-negative int")),
     "history_": (list, lambda value: History(history_from_state(value))),
+    "n_channels_": (int, _require(lambda c: c in (1, *COLOUR_CHANNELS), "1, 3 or 4")),
     "temperature_": (float, _require(_is_positive_finite, "a positive finite number", float)),
 }
 # Attributes a model may lack, and their value then: feature names come with DataFrames;
-# files written before calibration (skdigits 0.1) predict with temperature 1.
-_OPTIONAL_ATTRIBUTES = {"feature_names_in_": None, "temperature_": 1.0}
+# files written by skdigits 0.1 hold grey models without calibration.
+_OPTIONAL_ATTRIBUTES = {"feature_names_in_": None, "temperature_": 1.0, "n_channels_": 1}
 
 
 def _check_weights(net, tensors, pixel_range):

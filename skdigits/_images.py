@@ -1,7 +1,9 @@
 """How any digit-image input becomes validated rows of pixels with a known image shape.
 
 Both estimators accept flat ``(n, h*w)`` rows, ``(n, h, w)`` images, ``(n, 1, h, w)`` or
-``(n, h, w, 1)`` single-channel images and DataFrames. Images are flattened first so that
+``(n, h, w, 1)`` single-channel images, ``(n, h, w, c)`` or ``(n, c, h, w)`` colour images
+(c = 3 or 4, flattened one channel plane after another) and DataFrames. Images are flattened
+first so that
 scikit-learn's validation (dtype, finiteness, feature names, ``n_features_in_``) runs once, on
 rows, exactly as it does for any other estimator; the image shape travels beside the rows.
 """
@@ -22,6 +24,8 @@ MAX_SCALED_PIXEL = 1e6
 # keeps a model file from asking for image frames of any size (a 40000x40000 frame would
 # take gigabytes to predict one image).
 MAX_IMAGE_SIDE = 1024
+# Channels of colour images: RGB and RGBA.
+COLOUR_CHANNELS = (3, 4)
 
 
 def infer_image_shape(n_features, image_shape=None):
@@ -68,6 +72,21 @@ def infer_image_shape(n_features, image_shape=None):
     return check_image_shape((height, width))
 
 
+def _rows_layout(n_features, image_shape):
+    """Return the channels and ``(height, width)`` of images given as flat rows.
+
+    Rows are single-channel unless ``image_shape`` is given and the rows hold 3 or 4 times
+    its pixels: colour planes one after another, as ``images.transpose(0, 3, 1, 2)``
+    flattens ``(n, height, width, channels)`` images.
+    """
+    if image_shape is not None and -1 not in tuple(image_shape):
+        height, width = check_image_shape(image_shape)
+        for channels in COLOUR_CHANNELS:
+            if n_features == channels * height * width:
+                return channels, (height, width)
+    return 1, infer_image_shape(n_features, image_shape)
+
+
 def check_image_shape(image_shape, name="image_shape"):
     """Return ``image_shape`` as a ``(height, width)`` tuple of ints, or raise a ValueError.
 
@@ -107,20 +126,40 @@ def _flatten_images(X):
     rows = (X.shape[0], math.prod(X.shape[1:]))
     if X.ndim == 3:
         return X.reshape(rows), X.shape[1:]
-    if X.shape[1] == 1:
+    first, last = X.shape[1], X.shape[3]
+    if first == 1:
         return X.reshape(rows), X.shape[2:]
-    if X.shape[3] == 1:
+    if last == 1:
         return X.reshape(rows), X.shape[1:3]
+    # Colour: rows hold one channel plane after another. Channels last is how numpy, PIL
+    # and most image libraries hold colour, so it wins when both ends could be channels.
+    if last in COLOUR_CHANNELS:
+        return X.transpose(0, 3, 1, 2).reshape(rows), (last, *X.shape[1:3])
+    if first in COLOUR_CHANNELS:
+        return X.reshape(rows), X.shape[1:]
     raise ValueError(
-        f"expected single-channel images of shape (n, 1, height, width) or "
-        f"(n, height, width, 1); got an array of shape {X.shape}"
+        f"expected images of 1, 3 (RGB) or 4 (RGBA) channels, of shape (n, channels, height, "
+        f"width) or (n, height, width, channels); got an array of shape {X.shape}"
     )
+
+
+def image_layout(estimator):
+    """Return the fitted ``(height, width)``, or ``(channels, height, width)`` for colour."""
+    channels = getattr(estimator, "n_channels_", 1)
+    return estimator.image_shape_ if channels == 1 else (channels, *estimator.image_shape_)
 
 
 def _check_same_image_shape(estimator, X, carried_shape):
     """Raise a ValueError naming both shapes if ``X`` holds images of another size than fit."""
     name = type(estimator).__name__
-    fitted = estimator.image_shape_
+    fitted = image_layout(estimator)
+    carried_channels = 1 if carried_shape is None or len(carried_shape) == 2 else carried_shape[0]
+    if carried_shape is not None and carried_channels != getattr(estimator, "n_channels_", 1):
+        raise ValueError(
+            f"X holds images of {carried_channels} channel(s), but {name} was fitted on images "
+            f"of {getattr(estimator, 'n_channels_', 1)} channel(s), shape {fitted}; convert "
+            "the images (grey or RGB, as in fit) or refit"
+        )
     if carried_shape is not None and tuple(carried_shape) != fitted:
         raise ValueError(
             f"X holds images of shape {tuple(carried_shape)}, but {name} was fitted on images "
@@ -238,16 +277,19 @@ def validate_images(estimator, X, y="no_validation", *, reset):
     if reset:
         n_features = estimator.n_features_in_
         if carried_shape is None:
-            estimator.image_shape_ = infer_image_shape(n_features, estimator.image_shape)
+            channels, estimator.image_shape_ = _rows_layout(n_features, estimator.image_shape)
         else:
-            estimator.image_shape_ = check_image_shape(carried_shape, name="the image shape")
+            *planes, height, width = carried_shape
+            channels = planes[0] if planes else 1
+            estimator.image_shape_ = check_image_shape((height, width), name="the image shape")
             if estimator.image_shape is not None:
-                requested = infer_image_shape(n_features, estimator.image_shape)
+                requested = infer_image_shape(n_features // channels, estimator.image_shape)
                 if requested != estimator.image_shape_:
                     raise ValueError(
                         f"image_shape={estimator.image_shape} but X holds images of shape "
                         f"{estimator.image_shape_}"
                     )
+        estimator.n_channels_ = int(channels)
     else:
         _check_within_learned_range(estimator, X)
     return X if no_y else (X, y)

@@ -97,6 +97,9 @@ class DigitCNN(nn.Module):
         images of ``STRIDED_STEM_MIN_SIZE`` pixels a side or more.
     pixel_low, pixel_span : float
         Learned pixel range, see :func:`skdigits._images.pixel_range`.
+    in_channels : int
+        Channels per image: 1 (grey), 3 (RGB) or 4 (RGBA); rows hold them one plane after
+        another.
     """
 
     def __init__(
@@ -110,9 +113,11 @@ class DigitCNN(nn.Module):
         stem="auto",
         pixel_low=0.0,
         pixel_span=1.0,
+        in_channels=1,
     ):
         super().__init__()
         self.image_shape = tuple(image_shape)
+        self.in_channels = in_channels
         self.augment = augment
         self.register_buffer("pixel_low", torch.tensor(pixel_low, dtype=torch.float32))
         self.register_buffer("pixel_span", torch.tensor(pixel_span, dtype=torch.float32))
@@ -126,12 +131,12 @@ class DigitCNN(nn.Module):
                 f"{height}x{width}. Use stem='auto' or 'full'."
             )
         if stem == "strided":
-            layers = [ConvBNReLU(1, channels[0], kernel_size=4, stride=2, padding=1)]
+            layers = [ConvBNReLU(in_channels, channels[0], kernel_size=4, stride=2, padding=1)]
             height, width = height // 2, width // 2
         else:
-            layers = [ConvBNReLU(1, channels[0])]
-        for in_channels, out_channels in itertools.pairwise(channels):
-            layers.append(ConvBNReLU(in_channels, out_channels))
+            layers = [ConvBNReLU(in_channels, channels[0])]
+        for stage_in, stage_out in itertools.pairwise(channels):
+            layers.append(ConvBNReLU(stage_in, stage_out))
             pool = (min(height, 2), min(width, 2))
             if pool != (1, 1):
                 layers.append(nn.MaxPool2d(pool))
@@ -151,7 +156,8 @@ class DigitCNN(nn.Module):
 
     def forward(self, X):
         x = scale_pixels(X.to(torch.float32), self.pixel_low, self.pixel_span)
-        x = x.view(-1, 1, *self.image_shape).contiguous(memory_format=torch.channels_last)
+        x = x.view(-1, self.in_channels, *self.image_shape)
+        x = x.contiguous(memory_format=torch.channels_last)
         if self.training and self.augment > 0:
             x = random_affine(x, self.augment)
         return self.head(self.features(x))

@@ -1,4 +1,4 @@
-"""ImageTransformer: reshape rows of pixels into scaled single-channel images."""
+"""ImageTransformer: reshape rows of pixels into scaled images (n, channels, height, width)."""
 
 import numpy as np
 from sklearn import get_config
@@ -28,10 +28,11 @@ _FLAT_ROWS_HINT = (
 class ImageTransformer(
     OneToOneFeatureMixin, TransformerMixin, BaseEstimator, auto_wrap_output_keys=None
 ):
-    """Reshape pixel rows into single-channel float32 images scaled to 0..1.
+    """Reshape pixel rows into float32 images scaled to 0..1.
 
-    ``fit`` learns the image shape and the pixel range; ``transform`` returns an array of
-    shape ``(n_samples, 1, height, width)`` with pixels mapped by ``(x - low) / span``, the
+    ``fit`` learns the image shape, the channels and the pixel range; ``transform`` returns
+    an array of shape ``(n_samples, n_channels_, height, width)`` (1 channel for grey
+    images, 3 or 4 for RGB or RGBA) with pixels mapped by ``(x - low) / span``, the
     same scaling :class:`CNNDigitClassifier` applies on its own. Put the two in a
     :class:`~sklearn.pipeline.Pipeline` to tune both with one search; the pipeline predicts
     exactly what the classifier alone would. ``inverse_transform`` maps images back to rows
@@ -57,6 +58,8 @@ class ImageTransformer(
         Column names of a DataFrame seen during ``fit``.
     image_shape_ : tuple of two int
         ``(height, width)`` of the images.
+    n_channels_ : int
+        Channels of the images: 1 (grey), 3 (RGB) or 4 (RGBA).
     pixel_range_ : tuple of two float
         ``(low, span)`` of the training pixels.
 
@@ -124,7 +127,7 @@ class ImageTransformer(
         self._check_array_output()
         X = validate_images(self, X, reset=False)
         images = scale_pixels(X.astype(np.float32), *self.pixel_range_)
-        return images.reshape(len(images), 1, *self.image_shape_)
+        return images.reshape(len(images), self.n_channels_, *self.image_shape_)
 
     def inverse_transform(self, X):
         """Return images ``X`` as rows of pixels on the scale of the training pixels.

@@ -41,9 +41,11 @@ __all__ = []
 
 def _shape_image_transformer(operator):
     """Declare the ImageTransformer's output: float images (n, 1, height, width)."""
-    height, width = operator.raw_operator.image_shape_
+    transformer = operator.raw_operator
     n = operator.inputs[0].get_first_dimension()
-    operator.outputs[0].type = FloatTensorType([n, 1, height, width])
+    operator.outputs[0].type = FloatTensorType(
+        [n, transformer.n_channels_, *transformer.image_shape_]
+    )
 
 
 def _shape_classifier(operator):
@@ -63,10 +65,11 @@ def _convert_image_transformer(scope, operator, container):
     transformer = operator.raw_operator
     graph = _Graph(scope, container)
     low, span = transformer.pixel_range_
-    pixels = graph.scaled(operator.inputs[0].full_name, low, span)
+    channels = transformer.n_channels_
+    pixels = graph.scaled(graph.channels_first(operator.inputs[0], channels), low, span)
     graph.node(
         "Reshape",
-        [pixels, graph.constant("shape", np.array([-1, 1, *transformer.image_shape_]))],
+        [pixels, graph.constant("shape", np.array([-1, channels, *transformer.image_shape_]))],
         output=operator.outputs[0].full_name,
     )
 
@@ -76,18 +79,22 @@ def _convert_classifier(scope, operator, container):
     clf = operator.raw_operator
     graph = _Graph(scope, container)
     network = clf.net_.module_
-    height, width = clf.image_shape_
+    channels, (height, width) = clf.n_channels_, clf.image_shape_
+    pixels = graph.channels_first(operator.inputs[0], channels)
     rows = graph.node(
         "Reshape",
         [
-            graph.node("Cast", [operator.inputs[0].full_name], to=TensorProto.FLOAT),
-            graph.constant("rows", np.array([-1, height * width])),
+            graph.node("Cast", [pixels], to=TensorProto.FLOAT),
+            graph.constant("rows", np.array([-1, channels * height * width])),
         ],
     )
     low, span = network.pixel_low.item(), network.pixel_span.item()
     x = graph.node(
         "Reshape",
-        [graph.scaled(rows, low, span), graph.constant("image", np.array([-1, 1, height, width]))],
+        [
+            graph.scaled(rows, low, span),
+            graph.constant("image", np.array([-1, channels, height, width])),
+        ],
     )
     size = (height, width)
     for layer in network.features:
@@ -135,6 +142,13 @@ class _Graph:
             **attributes,
         )
         return output
+
+    def channels_first(self, variable, channels):
+        """Return the input's name, transposed first if it holds channels-last colour images."""
+        shape = variable.type.shape
+        if channels > 1 and len(shape) == 4 and shape[3] == channels:
+            return self.node("Transpose", [variable.full_name], perm=[0, 3, 1, 2])
+        return variable.full_name
 
     def scaled(self, pixels, low, span):
         """Return float pixels mapped by the learned range, as the network does."""

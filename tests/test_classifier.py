@@ -284,10 +284,10 @@ def test_images_of_another_size_raise_an_error_naming_both_shapes(small_digits):
         clf.predict(np.zeros((2, 256)))
 
 
-def test_multichannel_images_are_rejected(small_digits):
+def test_images_of_other_channel_counts_than_1_3_4_are_rejected(small_digits):
     X, y = small_digits
-    with pytest.raises(ValueError, match="single-channel"):
-        tiny().fit(np.zeros((len(X), 3, 8, 8)), y)
+    with pytest.raises(ValueError, match=r"1, 3 \(RGB\) or 4 \(RGBA\) channels"):
+        tiny().fit(np.zeros((len(X), 2, 8, 8)), y)
 
 
 @pytest.mark.parametrize(

@@ -54,7 +54,7 @@ WIDTHS = st.integers(1, 80)
 # What a message must mention for a user to see what is wrong with their input.
 CLEAR_MESSAGE = (
     r"NaN|infinity|feature|sample|class|label|dtype|Complex|shape|dimension|2D array|"
-    r"1d array|single-channel|float|string|bytes|None|perfect square|image_shape|range"
+    r"1d array|RGBA\) channels|float|string|bytes|None|perfect square|image_shape|range"
 )
 TRAINING_CODE = re.compile(r"[/\\](torch|skorch)[/\\]")
 
@@ -196,7 +196,7 @@ def unusable_shapes(draw, sides=SIDES):
     """Draw ``(shape, message)``: a shape neither estimator can take, and its error."""
     n, height, width = draw(st.integers(1, 6)), draw(sides), draw(sides)
     wide = draw(st.integers(2, 9))
-    kind = draw(st.sampled_from(["1-D", "5-D", "no rows", "no pixels", "three channels"]))
+    kind = draw(st.sampled_from(["1-D", "5-D", "no rows", "no pixels", "five channels"]))
     choices = {
         "1-D": [((height * width,), r"Expected 2D array, got 1D array")],
         "5-D": [((n, 1, height, width, 1), r"5 dimensions, of shape")],
@@ -209,9 +209,9 @@ def unusable_shapes(draw, sides=SIDES):
             ((n, 0, width), r"0 feature|images of shape \(0, "),
             ((n, 1, height, 0), r"0 feature|images of shape \(\d+, 0\)"),
         ],
-        "three channels": [
-            ((n, 3, height, max(width, wide)), "single-channel"),
-            ((n, max(height, wide), width, 3), "single-channel"),
+        "five channels": [
+            ((n, 5, height, max(width, wide, 5)), r"1, 3 \(RGB\) or 4 \(RGBA\) channels"),
+            ((n, max(height, wide, 5), width, 5), r"1, 3 \(RGB\) or 4 \(RGBA\) channels"),
         ],
     }
     return draw(st.sampled_from(choices[kind]))

@@ -79,3 +79,16 @@ def test_digit_normalizer_cannot_be_converted_and_says_what_to_do(small_digits):
     pipeline = make_pipeline(DigitNormalizer(), tiny()).fit(X, y)
     with pytest.raises(NotImplementedError, match="DigitNormalizer cannot be converted"):
         skl2onnx.to_onnx(pipeline, X[:1].astype(np.float32))
+
+
+@pytest.mark.parametrize("layout", ["channels-last", "channels-first"])
+def test_colour_images_predict_alike_in_onnxruntime(layout, digits):
+    X, y = digits
+    rng = np.random.default_rng(0)
+    ink, paper = rng.random((2, 300, 1, 1, 3))
+    strokes = (X[:300] / 16).reshape(-1, 8, 8, 1)
+    images = (paper * (1 - strokes) + ink * strokes).astype(np.float32)
+    if layout == "channels-first":
+        images = np.ascontiguousarray(images.transpose(0, 3, 1, 2))
+    clf = tiny(max_epochs=3).fit(images, y[:300])
+    assert_same_predictions(clf, images)

@@ -224,9 +224,9 @@ def test_inverse_transform_rejects_rows_of_another_length_naming_both(digits):
         transformer.inverse_transform(np.zeros((2, 10)))
 
 
-def test_inverse_transform_rejects_images_with_several_channels_naming_their_shape(digits):
+def test_inverse_transform_rejects_images_with_other_channels_naming_them(digits):
     transformer = ImageTransformer().fit(digits[0])
-    with pytest.raises(ValueError, match=r"single-channel.*\(2, 3, 8, 8\)"):
+    with pytest.raises(ValueError, match=r"3 channel\(s\).*1 channel\(s\), shape \(8, 8\)"):
         transformer.inverse_transform(np.zeros((2, 3, 8, 8)))
 
 

@@ -1,0 +1,102 @@
+"""Colour images: RGB and RGBA arrays in both layouts train, predict, save and export."""
+
+import numpy as np
+import pytest
+from conftest import tiny
+from numpy.testing import assert_array_equal
+from sklearn.model_selection import train_test_split
+
+import skdigits
+from skdigits import CNNDigitClassifier, ImageTransformer
+
+
+def colour_digits(X, seed=0):
+    """Return the 8x8 digits drawn in a random ink colour on a random paper colour each.
+
+    Shape (n, 8, 8, 3), channels last, floats 0..1.
+    """
+    rng = np.random.default_rng(seed)
+    ink, paper = rng.random((2, len(X), 1, 1, 3))
+    strokes = (X / 16).reshape(-1, 8, 8, 1)
+    return (paper * (1 - strokes) + ink * strokes).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def colour(digits):
+    X, y = digits
+    return colour_digits(X[:400]), y[:400]
+
+
+@pytest.fixture(scope="module")
+def fitted(colour):
+    X, y = colour
+    return tiny(max_epochs=4).fit(X, y)
+
+
+def test_channels_last_colour_images_learn_three_channels(fitted):
+    assert fitted.n_channels_ == 3
+    assert fitted.image_shape_ == (8, 8)
+    assert fitted.n_features_in_ == 3 * 64
+
+
+def test_channels_first_images_predict_as_channels_last_ones(fitted, colour):
+    X, _ = colour
+    assert_array_equal(fitted.predict_proba(X.transpose(0, 3, 1, 2)), fitted.predict_proba(X))
+
+
+def test_grey_images_to_a_colour_model_are_an_error_naming_the_channels(fitted, colour):
+    X, _ = colour
+    with pytest.raises(ValueError, match=r"1 channel\(s\).*3 channel\(s\)"):
+        fitted.predict(X[..., 0])
+
+
+def test_rgba_images_train_on_four_channels(colour):
+    X, y = colour
+    rgba = np.concatenate([X, np.ones_like(X[..., :1])], axis=-1)
+    clf = tiny(max_epochs=2).fit(rgba, y)
+    assert clf.n_channels_ == 4
+    assert clf.predict(rgba).shape == y.shape
+
+
+def test_flat_rows_of_colour_planes_take_the_shape_from_image_shape(fitted, colour):
+    X, y = colour
+    rows = X.transpose(0, 3, 1, 2).reshape(len(X), -1)
+    clf = tiny(image_shape=(8, 8), max_epochs=4).fit(rows, y)
+    assert (clf.n_channels_, clf.image_shape_) == (3, (8, 8))
+    assert_array_equal(clf.predict_proba(rows), fitted.predict_proba(X))
+
+
+def test_five_channels_are_an_error_naming_the_shape(colour):
+    X, y = colour
+    with pytest.raises(ValueError, match="1, 3 \\(RGB\\) or 4 \\(RGBA\\) channels"):
+        tiny().fit(np.zeros((len(X), 8, 8, 5)), y)
+
+
+def test_colour_model_round_trips_through_a_model_file(fitted, colour, tmp_path):
+    X, _ = colour
+    fitted.save(tmp_path / "colour.skd")
+    loaded = skdigits.load(tmp_path / "colour.skd")
+    assert loaded.n_channels_ == 3
+    assert_array_equal(loaded.predict_proba(X), fitted.predict_proba(X))
+
+
+def test_image_transformer_keeps_the_channels(colour):
+    X, _ = colour
+    transformer = ImageTransformer().fit(X)
+    images = transformer.transform(X)
+    assert images.shape == (len(X), 3, 8, 8)
+    assert_array_equal(images, transformer.transform(X.transpose(0, 3, 1, 2)))
+
+
+def test_held_out_colour_digits_reach_90_percent(digits):
+    X, y = digits
+    X_train, X_test, y_train, y_test = train_test_split(
+        colour_digits(X), y, test_size=0.25, stratify=y, random_state=0
+    )
+    clf = CNNDigitClassifier(random_state=0, device="cpu").fit(X_train, y_train)
+    assert clf.score(X_test, y_test) >= 0.9
+
+
+def test_grey_models_stay_single_channel(digits):
+    X, y = digits
+    assert tiny(max_epochs=1).fit(X[:200], y[:200]).n_channels_ == 1
