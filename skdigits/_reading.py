@@ -20,6 +20,8 @@ MAX_SIDE = 1024
 # Above this share of (nearly) opaque pixels, transparency marks the margins of a page
 # rather than the strokes of a drawing on a transparent canvas.
 OPAQUE_PAGE_SHARE = 0.5
+# ITU-R 601 luma, the weights PIL's convert("L") uses.
+LUMA = np.array([0.299, 0.587, 0.114])
 
 
 def read_gray(source):
@@ -37,14 +39,27 @@ def read_gray(source):
     gray : ndarray of shape (height, width), dtype float64
     """
     if isinstance(source, (str, os.PathLike)):
-        return _read_file(Path(source))
+        return _read_file(Path(source), _from_pil)
     if isinstance(source, Image.Image):
         return _from_pil(source)
     return _from_array(np.asarray(source))
 
 
-def _read_file(path):
-    """Return the gray levels of the image file ``path``, bounded in time and memory."""
+def read_colour(source):
+    """Return ``source`` as an ``(h, w, 3)`` float64 array of RGB levels from 0 to 1.
+
+    As :func:`read_gray`, keeping the colour: grey images give three equal channels, and
+    each channel of a transparent image is laid on paper as the gray levels are.
+    """
+    if isinstance(source, (str, os.PathLike)):
+        return _read_file(Path(source), _colour_from_pil)
+    if isinstance(source, Image.Image):
+        return _colour_from_pil(source)
+    return _colour_from_array(np.asarray(source))
+
+
+def _read_file(path, convert):
+    """Return the image file ``path`` read by ``convert``, bounded in time and memory."""
     if not path.is_file():
         raise FileNotFoundError(f"image file not found: {path}")
     try:
@@ -54,7 +69,7 @@ def _read_file(path):
             with Image.open(path) as image:
                 # JPEGs decode straight to a smaller scale; a no-op for other formats.
                 image.draft(None, (MAX_SIDE, MAX_SIDE))
-                return _from_pil(image)
+                return convert(image)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ValueError(
             f"cannot read the image file {path}: it is too large to be a digit image, and "
@@ -68,6 +83,16 @@ def _read_file(path):
 
 def _from_pil(image):
     """Return a PIL image's gray levels, upright, composited, reduced to ``MAX_SIDE``."""
+    return _from_array(_pil_pixels(image))
+
+
+def _colour_from_pil(image):
+    """Return a PIL image's RGB levels, upright, composited, reduced to ``MAX_SIDE``."""
+    return _colour_from_array(_pil_pixels(image))
+
+
+def _pil_pixels(image):
+    """Return a PIL image's pixels upright and reduced to ``MAX_SIDE``: gray, RGB or RGBA."""
     # Phone cameras store the rotation in EXIF instead of rotating the pixels.
     image = ImageOps.exif_transpose(image)
     factor = -(-max(image.size) // MAX_SIDE)
@@ -80,7 +105,7 @@ def _from_pil(image):
         if image.mode.startswith("I;16"):
             image = image.convert("I")
         image = image.reduce(factor)
-    return _from_array(np.asarray(image))
+    return np.asarray(image)
 
 
 def _from_array(pixels):
@@ -89,8 +114,7 @@ def _from_array(pixels):
         channels = _scaled(pixels)
         if pixels.shape[2] == 1:
             return channels[:, :, 0]
-        # ITU-R 601 luma, the weights PIL's convert("L") uses.
-        gray = channels[:, :, :3] @ np.array([0.299, 0.587, 0.114])
+        gray = channels[:, :, :3] @ LUMA
         return _composite(gray, channels[:, :, 3]) if pixels.shape[2] == 4 else gray
     if pixels.ndim != 2:
         raise ValueError(
@@ -98,6 +122,17 @@ def _from_array(pixels):
             f"channels); got an array of shape {pixels.shape}"
         )
     return _scaled(pixels)
+
+
+def _colour_from_array(pixels):
+    """Return an ``(h, w)``, ``(h, w, 1|3|4)`` pixel array as RGB levels, alpha composited."""
+    if pixels.ndim == 3 and pixels.shape[2] in (3, 4):
+        channels = _scaled(pixels)
+        if pixels.shape[2] == 3:
+            return channels
+        rgb = channels[:, :, :3]
+        return _composite(rgb @ LUMA, channels[:, :, 3], levels=rgb)
+    return np.repeat(_from_array(pixels)[:, :, None], 3, axis=2)
 
 
 def _scaled(pixels):
@@ -115,22 +150,26 @@ def _scaled(pixels):
     return pixels.astype(np.float64)
 
 
-def _composite(gray, alpha):
-    """Return ``gray`` laid over a paper colour by ``alpha`` (both 0..1).
+def _composite(gray, alpha, levels=None):
+    """Return ``levels`` (default ``gray``; or RGB) laid over a paper colour by ``alpha``.
 
-    When most pixels are opaque, the transparent ones are margins and get the colour of the
-    opaque page. Otherwise the opaque pixels are the strokes of a drawing on a transparent
-    canvas (whose hidden colour is often the ink's own), so the paper is the opposite of the
-    strokes: black ink on transparent becomes black on white, white ink white on black.
+    All are 0..1; ``gray`` decides the paper. When most pixels are opaque, the transparent
+    ones are margins and get the colour of the opaque page. Otherwise the opaque pixels are
+    the strokes of a drawing on a transparent canvas (whose hidden colour is often the ink's
+    own), so the paper is the opposite of the strokes: black ink on transparent becomes
+    black on white, white ink white on black.
     """
+    levels = gray if levels is None else levels
     alpha = np.clip(alpha, 0, 1)
     if alpha.min() >= 1:
-        return gray
+        return levels
     opaque = alpha > 0.5
     if opaque.mean() > OPAQUE_PAGE_SHARE:
-        paper = np.median(gray[opaque])
+        paper = np.median(levels[opaque], axis=0)
     else:
         weight = alpha.sum()
         strokes = (gray * alpha).sum() / weight if weight > 0 else 0.0
         paper = 1.0 if strokes < 0.5 else 0.0
-    return alpha * gray + (1 - alpha) * paper
+    if levels.ndim == 3:
+        alpha = alpha[:, :, None]
+    return alpha * levels + (1 - alpha) * paper

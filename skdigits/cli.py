@@ -150,11 +150,17 @@ def _predict_proba(model, X):
 
     A model trained by ``skdigits train`` starts with a DigitNormalizer and reads anything.
     A bare classifier (saved from Python) gets image files normalised into its image shape
-    and MNIST's 0..255 pixels mapped onto the scale it learned.
+    and MNIST's 0..255 pixels mapped onto the scale it learned; a colour one gets them read
+    in colour and resized.
     """
     if isinstance(model, Pipeline):
         return model.predict_proba(X)
-    if isinstance(X, list):
+    if isinstance(X, list) and model.n_channels_ > 1:
+        # A colour classifier reads the files in colour, resized to its image shape.
+        shape = model.image_shape_
+        X = np.stack([datasets.load_image(path, image_shape=shape, colour=True) for path in X])
+        X = datasets.match_pixel_range(X, model.pixel_range_)
+    elif isinstance(X, list):
         X = DigitNormalizer(image_shape=model.image_shape_).fit_transform(X) * 255
     elif X.dtype == np.uint8:
         X = datasets.match_pixel_range(X, model.pixel_range_)

@@ -26,7 +26,7 @@ import sklearn.datasets
 from PIL import Image
 
 from ._images import check_image_shape
-from ._reading import read_gray
+from ._reading import read_colour, read_gray
 
 __all__ = [
     "list_image_folder",
@@ -161,8 +161,8 @@ def load_digits():
     return sklearn.datasets.load_digits(return_X_y=True)
 
 
-def load_image(path, image_shape=None, invert=False):
-    """Return one image file as a 2-D uint8 array of grayscale pixels.
+def load_image(path, image_shape=None, invert=False, colour=False):
+    """Return one image file as a uint8 array of grayscale (or RGB) pixels.
 
     Every mode PIL reads is converted without clipping: colour to gray (ITU-R 601 luma),
     16-bit images scaled down to 0..255, palettes expanded, and transparent images laid on a
@@ -184,11 +184,15 @@ def load_image(path, image_shape=None, invert=False):
         keeps the image's own size.
     invert : bool, default=False
         If True, return ``255 - pixels``, turning dark ink on light paper into light on dark.
+    colour : bool, default=False
+        If True, keep the colour: return ``(height, width, 3)`` RGB pixels (grey files give
+        three equal channels), for a classifier trained on colour images.
 
     Returns
     -------
-    image : ndarray of shape (height, width), dtype uint8
-        Grayscale pixels, 0 black to 255 white (or the reverse with ``invert=True``).
+    image : ndarray of shape (height, width) or (height, width, 3), dtype uint8
+        Grayscale pixels, 0 black to 255 white (or the reverse with ``invert=True``); RGB
+        with ``colour=True``.
 
     Raises
     ------
@@ -211,8 +215,8 @@ def load_image(path, image_shape=None, invert=False):
     (28, 28)
     """
     size = None if image_shape is None else check_image_shape(image_shape)
-    gray = np.clip(read_gray(Path(path)), 0, 1)
-    image = Image.fromarray(np.round(gray * 255).astype(np.uint8))
+    levels = np.clip((read_colour if colour else read_gray)(Path(path)), 0, 1)
+    image = Image.fromarray(np.round(levels * 255).astype(np.uint8))
     if size is not None:
         height, width = size
         image = image.resize((width, height), Image.Resampling.BILINEAR)
@@ -313,7 +317,7 @@ def list_image_folder(path):
     return [file_path for file_path, _ in folder.samples], classes[folder.targets]
 
 
-def load_image_folder(path, image_shape=None, invert=False, normalize=False):
+def load_image_folder(path, image_shape=None, invert=False, normalize=False, colour=False):
     """Return the images of a folder with one sub-folder per class as ``(X, y)``.
 
     The layout is the one ``torchvision.datasets.ImageFolder`` reads (see
@@ -336,6 +340,9 @@ def load_image_folder(path, image_shape=None, invert=False, normalize=False):
         If True, pass every image through :class:`~skdigits.DigitNormalizer`: the ink is
         separated from the paper, cropped, scaled and centred, light on a dark background,
         as float32 from 0 to 1. Images of any sizes then give one array.
+    colour : bool, default=False
+        If True (and ``normalize=False``), keep the colour: ``X`` holds ``(n, height,
+        width, 3)`` RGB images, for a classifier trained on colour.
 
     Returns
     -------
@@ -374,7 +381,7 @@ def load_image_folder(path, image_shape=None, invert=False, normalize=False):
         return DigitNormalizer(image_shape=image_shape).fit_transform(paths), y
     images = []
     for file_path in paths:
-        image = load_image(file_path, image_shape=image_shape, invert=invert)
+        image = load_image(file_path, image_shape=image_shape, invert=invert, colour=colour)
         if images and image.shape != images[0].shape:
             raise ValueError(
                 f"images differ in size: {paths[0]} is {images[0].shape} (height, width) but "

@@ -4,10 +4,13 @@ import numpy as np
 import pytest
 from conftest import tiny
 from numpy.testing import assert_array_equal
+from PIL import Image
 from sklearn.model_selection import train_test_split
 
 import skdigits
 from skdigits import CNNDigitClassifier, ImageTransformer
+from skdigits.cli import main
+from skdigits.datasets import load_image, load_image_folder
 
 
 def colour_digits(X, seed=0):
@@ -100,3 +103,65 @@ def test_held_out_colour_digits_reach_90_percent(digits):
 def test_grey_models_stay_single_channel(digits):
     X, y = digits
     assert tiny(max_epochs=1).fit(X[:200], y[:200]).n_channels_ == 1
+
+
+# Image files keep their colour for colour models.
+
+
+def write_colour_pngs(folder, images, labels):
+    """Write uint8 RGB images as PNG files in one sub-folder per label; return the paths."""
+    paths = []
+    for i, (image, label) in enumerate(zip(images, labels, strict=True)):
+        (folder / str(label)).mkdir(parents=True, exist_ok=True)
+        paths.append(folder / str(label) / f"{i}.png")
+        Image.fromarray(image).save(paths[-1])
+    return paths
+
+
+def test_load_image_keeps_the_colour_when_asked(colour, tmp_path):
+    X, y = colour
+    pixels = np.round(X[0] * 255).astype(np.uint8)
+    (path,) = write_colour_pngs(tmp_path, pixels[None], y[:1])
+    assert_array_equal(load_image(path, colour=True), pixels)
+    assert load_image(path).shape == (8, 8)
+
+
+def test_grey_files_read_in_colour_give_three_equal_channels(tmp_path):
+    path = tmp_path / "grey.png"
+    Image.fromarray(np.arange(64, dtype=np.uint8).reshape(8, 8) * 4).save(path)
+    image = load_image(path, colour=True)
+    assert image.shape == (8, 8, 3)
+    assert_array_equal(image[..., 0], image[..., 2])
+
+
+def test_colour_strokes_on_a_transparent_canvas_are_laid_on_paper(tmp_path):
+    canvas = np.zeros((8, 8, 4), dtype=np.uint8)
+    canvas[2:6, 3, :] = (200, 30, 30, 255)  # a red stroke; the rest transparent black
+    path = tmp_path / "drawing.png"
+    Image.fromarray(canvas, mode="RGBA").save(path)
+    image = load_image(path, colour=True)
+    assert_array_equal(image[0, 0], [255, 255, 255])
+    assert_array_equal(image[3, 3], [200, 30, 30])
+
+
+def test_load_image_folder_reads_colour_images(colour, tmp_path):
+    X, y = colour
+    pixels = np.round(X[:6] * 255).astype(np.uint8)
+    write_colour_pngs(tmp_path, pixels, y[:6])
+    images, labels = load_image_folder(tmp_path, colour=True)
+    assert images.shape == (6, 8, 8, 3)
+    assert sorted(labels.tolist()) == sorted(y[:6].tolist())
+
+
+def test_cli_predict_reads_files_in_colour_for_a_colour_model(colour, tmp_path, capsys):
+    X, y = colour
+    pixels = np.round(X * 255).astype(np.uint8)
+    clf = tiny(max_epochs=4).fit(pixels, y)
+    clf.save(tmp_path / "colour.skd")
+    paths = write_colour_pngs(tmp_path / "images", pixels[:8], y[:8])
+
+    status = main(["predict", "--model", str(tmp_path / "colour.skd"), *map(str, paths)])
+
+    assert status == 0
+    printed = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
+    assert [int(label) for _, label, _ in printed] == clf.predict(pixels[:8]).tolist()
