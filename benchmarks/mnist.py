@@ -5,9 +5,12 @@ For each model this trains on the 60,000 training images and reports test accura
 reached (test accuracy is measured after every epoch; the time spent measuring it is not
 counted), predict throughput on the test images (median of 5 passes), and peak memory
 (resident set size of the process, which runs each model in a fresh subprocess so the peaks
-don't mix). Ratios are against the baseline measured in the same run.
+don't mix). Ratios are against the baseline measured in the same run. With several
+``--seeds``, the baseline runs once (seed 0) and each preset once per seed, and a summary
+gives each figure's mean and standard deviation over the seeds.
 
     python benchmarks/mnist.py                      # baseline, default, accurate preset
+    python benchmarks/mnist.py --seeds 0 1 2 3      # the two presets over four seeds
     python benchmarks/mnist.py --models default --scale 10000 30000 60000
     python benchmarks/mnist.py --data-home DIR --json results.json
     python benchmarks/mnist.py --models default --million   # predict_proba on 1M images
@@ -31,7 +34,7 @@ from skorch import NeuralNetClassifier
 from skorch.callbacks import Callback
 from torch import nn
 
-from skdigits import CNNDigitClassifier
+from skdigits import PRESETS, CNNDigitClassifier
 from skdigits.datasets import load_mnist
 
 DATA_HOME = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
@@ -39,8 +42,6 @@ MODELS = ("baseline", "default", "accurate")
 # Predict throughput is the median of this many passes over the test images: one pass takes
 # well under a second, short enough for a passing hiccup of the machine to skew it.
 PREDICT_REPEATS = 5
-# The accuracy preset documented in the user guide.
-ACCURATE = dict(channels=(8, 16, 32, 64), stem="full", augment=1.0, max_epochs=16)
 
 
 class TutorialCNN(nn.Module):
@@ -84,7 +85,7 @@ class TestAccuracyClock(Callback):
         self.measuring_ += time.perf_counter() - begin
 
 
-def build(name, X_test, y_test, params):
+def build(name, X_test, y_test, params, seed):
     """Return ``(estimator, X_test as the estimator takes it, clock)``."""
     clock = TestAccuracyClock(None, y_test)
     if name == "baseline":
@@ -103,18 +104,18 @@ def build(name, X_test, y_test, params):
         )
         return net, clock.X_test, clock
     clock.X_test = X_test
-    preset = ACCURATE if name == "accurate" else {}
-    clf = CNNDigitClassifier(random_state=0, callbacks=[clock], **{**preset, **params})
+    preset = PRESETS["accurate"] if name == "accurate" else {}
+    clf = CNNDigitClassifier(random_state=seed, callbacks=[clock], **{**preset, **params})
     return clf, X_test, clock
 
 
-def run_one(name, data_home, n_train, params):
+def run_one(name, data_home, n_train, params, seed):
     """Train and measure one model; return its figures as a dict."""
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     X_train, y_train = load_mnist("train", data_home=data_home)
     X_test, y_test = load_mnist("test", data_home=data_home)
     X_train, y_train = X_train[:n_train], y_train[:n_train]
-    estimator, X_test_in, clock = build(name, X_test, y_test, params)
+    estimator, X_test_in, clock = build(name, X_test, y_test, params, seed)
     X_train_in = (
         (X_train / np.float32(255)).reshape(-1, 1, 28, 28) if name == "baseline" else X_train
     )
@@ -132,6 +133,7 @@ def run_one(name, data_home, n_train, params):
     reached = [row["train_time"] for row in history if row["test_acc"] >= 0.99]
     return {
         "model": name,
+        "seed": seed,
         "params": params,
         "n_train": len(X_train),
         "epochs": len(history),
@@ -175,7 +177,7 @@ def run_million(data_home):
     }
 
 
-def run_in_subprocess(name, options, n_train):
+def run_in_subprocess(name, options, n_train, seed=0):
     command = [
         sys.executable,
         __file__,
@@ -187,6 +189,8 @@ def run_in_subprocess(name, options, n_train):
         str(n_train),
         "--params",
         json.dumps(options.params),
+        "--seed",
+        str(seed),
     ]
     output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     return json.loads(output.strip().splitlines()[-1])
@@ -199,10 +203,10 @@ def ratio(value, base):
 def print_table(results):
     base = next((r for r in results if r["model"] == "baseline"), None)
     print(
-        "| model | train images | epochs | test accuracy | fit time | time to 99.0% "
+        "| model | seed | train images | epochs | test accuracy | fit time | time to 99.0% "
         "| predict | peak memory |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in results:
         t99 = f"{r['time_to_99']:.1f} s" if r["time_to_99"] is not None else "not reached"
         if base and r is not base:
@@ -213,9 +217,42 @@ def print_table(results):
             fit += f" ({ratio(r['fit_time'], base['fit_time'])})"
             predict += f" ({ratio(r['predict_per_s'], base['predict_per_s'])})"
         print(
-            f"| {r['model']} | {r['n_train']:,} | {r['epochs']} | "
+            f"| {r['model']} | {r['seed']} | {r['n_train']:,} | {r['epochs']} | "
             f"{100 * r['test_accuracy']:.2f}% | {fit} | {t99} | {predict} | "
             f"{r['peak_rss_mb']:,.0f} MB |"
+        )
+
+
+def spread(runs, key, base=None, scale=1.0, fmt=".2f"):
+    """Return "mean +- std" of a figure over ``runs``, with its ratios to ``base`` if given."""
+    values = [r[key] for r in runs]
+    if any(v is None for v in values):
+        return "not reached on every seed"
+    values = np.array(values, dtype=float)
+    text = f"{(values * scale).mean():{fmt}} +- {(values * scale).std():{fmt}}"
+    if base is not None and base[key]:
+        ratios = values / base[key]
+        text += f" ({ratios.mean():.3f}x, {ratios.min():.3f}-{ratios.max():.3f}x)"
+    return text
+
+
+def print_summary(results):
+    """Print each preset's mean and standard deviation over the seeds (full training set)."""
+    base = next((r for r in results if r["model"] == "baseline"), None)
+    print("\n| model | seeds | test accuracy | fit time | time to 99.0% | predict | peak memory |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for name in ("default", "accurate"):
+        runs = [r for r in results if r["model"] == name and r["n_train"] == results[0]["n_train"]]
+        if not runs:
+            continue
+        accuracies = ", ".join(f"{100 * r['test_accuracy']:.2f}%" for r in runs)
+        print(
+            f"| {name} | {', '.join(str(r['seed']) for r in runs)} | "
+            f"{spread(runs, 'test_accuracy', scale=100)}% ({accuracies}) | "
+            f"{spread(runs, 'fit_time', base, fmt='.1f')} s | "
+            f"{spread(runs, 'time_to_99', base, fmt='.1f')} s | "
+            f"{spread(runs, 'predict_per_s', base, fmt=',.0f')} images/s | "
+            f"{spread(runs, 'peak_rss_mb', fmt=',.0f')} MB |"
         )
 
 
@@ -239,6 +276,14 @@ def main():
         help="JSON of CNNDigitClassifier parameters to override",
     )
     parser.add_argument("--n-train", type=int, default=60000)
+    parser.add_argument(
+        "--seeds",
+        nargs="+",
+        type=int,
+        default=[0],
+        help="random_state of each preset's runs (the baseline runs once, with seed 0)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument(
         "--million",
@@ -253,7 +298,13 @@ def main():
     if options.run_one:
         print(
             json.dumps(
-                run_one(options.run_one, options.data_home, options.n_train, options.params)
+                run_one(
+                    options.run_one,
+                    options.data_home,
+                    options.n_train,
+                    options.params,
+                    options.seed,
+                )
             )
         )
         return
@@ -262,11 +313,14 @@ def main():
     print(f"torch {torch.__version__}, {threads} threads, {machine}, {os.cpu_count()} CPUs")
     results = []
     for name in options.models:
-        results.append(run_in_subprocess(name, options, options.n_train))
-        print(json.dumps(results[-1]), flush=True)
+        for seed in [0] if name == "baseline" else options.seeds:
+            results.append(run_in_subprocess(name, options, options.n_train, seed))
+            print(json.dumps(results[-1]), flush=True)
     for n in options.scale or []:
         results.append(run_in_subprocess("default", options, n))
     print_table(results)
+    if len(options.seeds) > 1:
+        print_summary(results)
     if options.million:
         results.append(run_in_subprocess("million", options, options.n_train))
         r = results[-1]

@@ -27,7 +27,13 @@ from ._images import (
     pixel_range,
     validate_images,
 )
-from ._networks import MAX_HIDDEN_UNITS, DigitCNN, check_channels
+from ._networks import (
+    LEGACY_STRIDED_STEM_MIN_SIZE,
+    MAX_HIDDEN_UNITS,
+    DigitCNN,
+    check_channels,
+    resolve_stem,
+)
 from ._persistence import write_model_file
 from ._state import (
     checked,
@@ -48,9 +54,16 @@ from ._threads import torch_threads
 from ._training import BatchIterator, DigitNet
 
 # "auto" training settings for small datasets (see CNNDigitClassifier._schedule).
-MIN_AUTO_STEPS = 1000
+# Small datasets train for at least this many optimizer steps: on 16x16 scans of 1,600 and
+# 7,300 images, 2,000 steps gained about 0.1 point over 1,000 (benchmarks/other_data.py).
+MIN_AUTO_STEPS = 2000
 MAX_AUTO_EPOCHS = 100
+# Augmentation strength of "auto": full below this many training images, where it makes up
+# for missing data; half above, where full strength needs more than 8 epochs to pay off
+# (on MNIST 0.5 gained 0.05 point over none, 1.0 none, in 8 epochs).
 AUGMENT_BELOW = 10_000
+AUTO_AUGMENT_SMALL = 1.0
+AUTO_AUGMENT_LARGE = 0.5
 # Temperature scaling searches between 1/MAX_TEMPERATURE and MAX_TEMPERATURE.
 MAX_TEMPERATURE = 10.0
 # Prefix of the output layer's tensors in DigitCNN's state dict: the layer a warm start with
@@ -96,12 +109,13 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
     augment : float or "auto", default="auto"
         Strength of random affine augmentation during training (rotation up to 12 degrees,
         scaling and shifts up to 10% at ``augment=1``); 0 turns it off. "auto" is 1 below
-        10,000 training images, where augmentation makes up for the missing data, else 0.
+        10,000 training images, where augmentation makes up for the missing data, else 0.5.
     stem : {"auto", "strided", "full"}, default="auto"
         First convolution: "strided" is a 4x4 convolution of stride 2, which halves the image
         size at once, so the next stage works on a quarter of the pixels; "full" is a 3x3
         convolution at full resolution, slower and more accurate. "auto" is "strided" on
-        images of 16 pixels a side or more and "full" on smaller ones.
+        images of 20 pixels a side or more (MNIST's 28x28) and "full" on smaller ones
+        (16x16 scans, the 8x8 digits).
     image_shape : tuple of two int, default=None
         ``(height, width)`` of images given as flat rows. ``None`` infers a square shape;
         one side may be -1, as in ``numpy.reshape``. Must agree with image-shaped input.
@@ -116,8 +130,8 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
         16..256, so small datasets still get enough steps per epoch.
     max_epochs : int or "auto", default="auto"
         Number of passes over the training data; the learning-rate schedule spans them.
-        "auto" is 8, or more on small datasets so that training takes at least 1,000
-        optimizer steps (at most 100 epochs): 200 images train for about 90 epochs.
+        "auto" is 8, or more on small datasets so that training takes at least 2,000
+        optimizer steps (at most 100 epochs): 1,000 images train for 36 epochs.
     patience : int or "auto", default="auto"
         Stop after this many epochs without improvement of the validation loss. "auto" is
         a quarter of the epochs, at least 5.
@@ -183,6 +197,8 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
         last epoch without validation.
     n_iter_ : int
         Number of epochs run.
+    stem_ : {"strided", "full"}
+        The first convolution the network was built with (``stem`` resolved).
     temperature_ : float
         Temperature the logits are divided by before the softmax (see ``calibrate``); 1
         without calibration.
@@ -329,6 +345,11 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
         weight = self._weights(sample_weight, X, y, classes)
         if previous is None:
             self.pixel_range_ = pixel_range(X)
+            self.stem_ = resolve_stem(self.stem, self.image_shape_)
+        elif self.stem != "auto":
+            # Fine-tuning keeps the fitted network's stem unless another one is asked for
+            # (which _start_from then refuses).
+            self.stem_ = self.stem
         rng = check_random_state(self.random_state)
         self.classes_ = classes
         if X_val is not None or y_val is not None:
@@ -439,6 +460,7 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
         weight = self._weights(sample_weight, X, y, known)
         if first:
             self.pixel_range_ = pixel_range(X)
+            self.stem_ = resolve_stem(self.stem, self.image_shape_)
             self.classes_ = known
         rng = check_random_state(self.random_state)
         previous = getattr(self, "net_", None)
@@ -531,7 +553,7 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
         patience = max(5, epochs // 4) if self.patience == "auto" else self.patience
         augment = self.augment
         if augment == "auto":
-            augment = 1.0 if n_train < AUGMENT_BELOW else 0.0
+            augment = AUTO_AUGMENT_SMALL if n_train < AUGMENT_BELOW else AUTO_AUGMENT_LARGE
         return batch_size, epochs, patience, augment
 
     def _warn_if_not_learned(self, y_valid, n_train):
@@ -584,7 +606,7 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
             module__hidden_units=self.hidden_units,
             module__dropout=self.dropout,
             module__augment=augment,
-            module__stem=self.stem,
+            module__stem=self.stem_,
             module__pixel_low=self.pixel_range_[0],
             module__pixel_span=self.pixel_range_[1],
             module__in_channels=self.n_channels_,
@@ -812,6 +834,9 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
                 setattr(clf, name, checked(name, read, value))
             elif _OPTIONAL_ATTRIBUTES[name] is not None:
                 setattr(clf, name, _OPTIONAL_ATTRIBUTES[name])
+        if not hasattr(clf, "stem_"):
+            # Written before the stem was stored: "auto" meant the rule of that time.
+            clf.stem_ = resolve_stem(clf.stem, clf.image_shape_, LEGACY_STRIDED_STEM_MIN_SIZE)
         clf._check_attributes_agree()
         clf.net_ = clf._restore_net(tensors, device)
         return clf
@@ -835,6 +860,8 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
                     f"'image_shape' {self.image_shape} disagrees with 'image_shape_' "
                     f"{self.image_shape_}"
                 )
+        if self.stem not in ("auto", self.stem_):
+            raise ValueError(f"'stem_' {self.stem_!r} disagrees with 'stem' {self.stem!r}")
         names = getattr(self, "feature_names_in_", None)
         if names is not None and len(names) != self.n_features_in_:
             raise ValueError(
@@ -903,10 +930,17 @@ _ATTRIBUTES = {
     "history_": (list, lambda value: History(history_from_state(value))),
     "n_channels_": (int, _require(lambda c: c in (1, *COLOUR_CHANNELS), "1, 3 or 4")),
     "temperature_": (float, _require(_is_positive_finite, "a positive finite number", float)),
+    "stem_": (str, _require(lambda stem: stem in ("strided", "full"), '"strided" or "full"')),
 }
 # Attributes a model may lack, and their value then: feature names come with DataFrames;
-# files written by skdigits 0.1 hold grey models without calibration.
-_OPTIONAL_ATTRIBUTES = {"feature_names_in_": None, "temperature_": 1.0, "n_channels_": 1}
+# files written by skdigits 0.1 hold grey models without calibration, and no resolved stem
+# (from_state resolves it by the rule of that version).
+_OPTIONAL_ATTRIBUTES = {
+    "feature_names_in_": None,
+    "temperature_": 1.0,
+    "n_channels_": 1,
+    "stem_": None,
+}
 
 
 def _check_weights(net, tensors, pixel_range):

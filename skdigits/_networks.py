@@ -12,8 +12,11 @@ from ._images import scale_pixels
 
 # Images at least this large start with a stride-2 convolution: at MNIST's 28x28 it skips
 # the full-resolution feature maps, whose memory traffic dominates CPU time, at no cost in
-# accuracy. Smaller images (the 8x8 digits) keep every pixel.
-STRIDED_STEM_MIN_SIZE = 16
+# accuracy. Smaller images keep every pixel: on 16x16 scans (USPS, Semeion) a strided stem
+# left 8x8 maps and cost 0.3-0.4 points (benchmarks/other_data.py), on the 8x8 digits more.
+STRIDED_STEM_MIN_SIZE = 20
+# The size skdigits 0.1 strided from: model files without a stored stem were trained by it.
+LEGACY_STRIDED_STEM_MIN_SIZE = 16
 # The feature map is average-pooled to at most this many cells per side before the dense
 # layer, so large images don't make the dense layer huge.
 MAX_HEAD_CELLS = 4
@@ -22,6 +25,16 @@ MAX_HEAD_CELLS = 4
 MAX_STAGES = 10
 MAX_CHANNELS = 1024
 MAX_HIDDEN_UNITS = 16384
+
+
+def resolve_stem(stem, image_shape, min_size=STRIDED_STEM_MIN_SIZE):
+    """Return the first convolution, "strided" or "full", that ``stem`` means for the images.
+
+    "auto" strides on images of ``min_size`` pixels a side or more.
+    """
+    if stem == "auto":
+        return "strided" if min(image_shape) >= min_size else "full"
+    return stem
 
 
 def check_channels(channels):
@@ -71,7 +84,7 @@ class DigitCNN(nn.Module):
 
     The input is converted to float32 and scaled per batch, so the training data can stay in
     its own dtype (uint8 MNIST stays uint8). The first stage is a convolution, by default
-    with stride 2 on images of 16 pixels a side or more; each further stage is a 3x3
+    with stride 2 on images of 20 pixels a side or more; each further stage is a 3x3
     convolution followed by 2x2 max pooling while the feature map is large enough. Every
     convolution is followed by batch norm and ReLU. A dense layer over the final feature map
     then gives the logits.
@@ -122,8 +135,7 @@ class DigitCNN(nn.Module):
         self.register_buffer("pixel_low", torch.tensor(pixel_low, dtype=torch.float32))
         self.register_buffer("pixel_span", torch.tensor(pixel_span, dtype=torch.float32))
         height, width = self.image_shape
-        if stem == "auto":
-            stem = "strided" if min(height, width) >= STRIDED_STEM_MIN_SIZE else "full"
+        stem = resolve_stem(stem, self.image_shape)
         if stem == "strided" and min(height, width) < 4:
             # The 4x4 stride-2 convolution would leave no pixel for the stages after it.
             raise ValueError(
@@ -142,7 +154,10 @@ class DigitCNN(nn.Module):
                 layers.append(nn.MaxPool2d(pool))
                 height, width = height // pool[0], width // pool[1]
         cells = (min(height, MAX_HEAD_CELLS), min(width, MAX_HEAD_CELLS))
-        self.features = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(cells))
+        # Pooling a map that already has that size would only cost time (its backward pass
+        # is not free); Identity keeps the layer's place, so model files don't change.
+        pool = nn.AdaptiveAvgPool2d(cells) if cells != (height, width) else nn.Identity()
+        self.features = nn.Sequential(*layers, pool)
         self.head = nn.Sequential(
             nn.Flatten(),
             nn.Linear(channels[-1] * cells[0] * cells[1], hidden_units),
@@ -178,9 +193,13 @@ def random_affine(images, strength):
     scale = 1 + uniform(n) * 0.1
     shift = uniform(n, 2) * 0.2  # affine_grid coordinates span -1..1, so 0.2 is 10%
     cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
-    theta = torch.stack(
-        [torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1
-    )
-    grid = F.affine_grid(theta, images.shape, align_corners=False)
+    # The sampling grid F.affine_grid(theta, align_corners=False) gives, by broadcasting:
+    # its batched matrix product is slow on CPU for these shapes (1.3 ms of a 19 ms step).
+    height, width = images.shape[-2:]
+    xs = (torch.arange(width, device=images.device) * 2 + 1) / width - 1
+    ys = (torch.arange(height, device=images.device) * 2 + 1) / height - 1
+    xs, ys = xs.view(1, 1, -1), ys.view(1, -1, 1)
+    cos, sin, dx, dy = (v.view(-1, 1, 1) for v in (cos, sin, shift[:, 0], shift[:, 1]))
+    grid = torch.stack([cos * xs - sin * ys + dx, sin * xs + cos * ys + dy], dim=-1)
     # Replicating the border keeps the background colour, dark or light.
     return F.grid_sample(images, grid, padding_mode="border", align_corners=False)

@@ -191,6 +191,8 @@ class _Graph:
             channels = self.node("Reshape", [x, self.constant("flat", np.array([0, 0, -1]))])
             x = self.node("MatMul", [channels, self.constant("pooling", pooling)])
             return x, cells
+        if isinstance(layer, nn.Identity):
+            return x, size
         raise TypeError(f"no ONNX conversion for the layer {type(layer).__name__}")
 
     def head_layer(self, layer, x):

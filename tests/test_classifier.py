@@ -410,7 +410,9 @@ def test_balanced_class_weight_raises_the_recall_of_rare_classes(digits):
     )
     recall = {}
     for class_weight in [None, "balanced"]:
-        clf = CNNDigitClassifier(channels=(8, 16), class_weight=class_weight, random_state=0)
+        clf = CNNDigitClassifier(
+            channels=(8, 16), max_epochs=15, class_weight=class_weight, random_state=0
+        )
         clf.fit(X_train[keep], y_train[keep])
         recall[class_weight] = recall_score(
             y_test, clf.predict(X_test), labels=rare, average="macro"
@@ -587,3 +589,24 @@ def test_default_threads_in_a_parallel_search_are_the_share_joblib_grants(small_
         joblib.delayed(_threads_during_fit)(X, y) for _ in range(2)
     )
     assert max(threads) <= max(1, joblib.cpu_count() // 2)
+
+
+@pytest.mark.parametrize(("n_images", "strength"), [(300, 1.0), (10_000, 0.5)])
+def test_auto_augmentation_is_full_on_small_data_and_half_on_large(n_images, strength, digits):
+    X, y = digits
+    X, y = np.resize(X, (n_images, X.shape[1])), np.resize(y, n_images)
+    clf = tiny(max_epochs=1, validation_fraction=0).fit(X, y)
+    assert clf.net_.module_.augment == strength
+    assert tiny(max_epochs=1, augment=0.2).fit(X[:300], y[:300]).net_.module_.augment == 0.2
+
+
+def test_auto_epochs_give_small_data_at_least_2000_optimizer_steps(digits):
+    X, y = digits
+    auto = dict(max_epochs="auto", batch_size="auto", validation_fraction=0, channels=(4,))
+    clf = tiny(**auto).fit(X[:1000], y[:1000])
+    steps = [len(epoch["batches"]) for epoch in clf.history_]
+    assert sum(steps) >= 2000 > sum(steps[:-1])
+    # 100 images in batches of 16 would need 286 epochs: the cap of 100 holds.
+    clf = tiny(**auto).fit(X[:100], y[:100])
+    assert clf.n_iter_ == 100
+    assert sum(len(epoch["batches"]) for epoch in clf.history_) < 2000

@@ -1,7 +1,10 @@
 """The network and its batch-wise augmentation."""
 
+import math
+
 import pytest
 import torch
+import torch.nn.functional as F
 from numpy.testing import assert_array_equal
 
 from skdigits._networks import DigitCNN, random_affine
@@ -55,3 +58,33 @@ def test_random_affine_moves_each_image_differently_and_keeps_the_background():
     # Borders are replicated, so the black background stays black.
     assert moved[:, :, 0, :].abs().max() == 0
     torch.testing.assert_close(moved.sum((1, 2, 3)), images.sum((1, 2, 3)), rtol=0.35, atol=0)
+
+
+@pytest.mark.parametrize("shape", [(28, 28), (16, 9)])
+def test_random_affine_samples_the_grid_affine_grid_would_give(shape):
+    # The grid is computed by broadcasting for speed; it must be affine_grid's grid.
+    images = torch.rand(32, 3, *shape)
+    torch.manual_seed(1)
+    moved = random_affine(images, 1.0)
+    torch.manual_seed(1)
+    n = len(images)
+    angle = (torch.rand(n) * 2 - 1) * math.radians(12)
+    scale = 1 + (torch.rand(n) * 2 - 1) * 0.1
+    shift = (torch.rand(n, 2) * 2 - 1) * 0.2
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    theta = torch.stack(
+        [torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1
+    )
+    grid = F.affine_grid(theta, images.shape, align_corners=False)
+    expected = F.grid_sample(images, grid, padding_mode="border", align_corners=False)
+    torch.testing.assert_close(moved, expected, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("shape", "pooled"), [((28, 28), False), ((8, 8), False), ((40, 40), True)]
+)
+def test_head_pools_only_feature_maps_larger_than_its_cells(shape, pooled):
+    net = DigitCNN(shape, n_classes=3, channels=(4, 8, 16)).eval()
+    assert isinstance(net.features[-1], torch.nn.AdaptiveAvgPool2d) == pooled
+    rows = torch.randint(0, 256, (2, shape[0] * shape[1]), dtype=torch.uint8)
+    assert net(rows).shape == (2, 3)

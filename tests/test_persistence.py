@@ -818,7 +818,7 @@ def test_attributes_that_disagree_with_each_other_or_the_weights_are_refused(
 def test_strided_stem_on_images_too_small_for_it_is_refused(saved):
     def shrink(description):
         _params(description)["stem"] = "strided"
-        _attributes(description).update(image_shape_=[1, 8], n_features_in_=8)
+        _attributes(description).update(image_shape_=[1, 8], n_features_in_=8, stem_="strided")
 
     _rewrite_description(saved, shrink)
     with pytest.raises(ValueError, match="stem='strided' needs images of at least 4x4"):
@@ -965,3 +965,46 @@ def test_save_leaves_other_files_that_look_temporary_alone(fitted, saved):
         (saved.parent / name).write_bytes(b"")
     fitted.save(saved)
     assert sorted(os.listdir(saved.parent)) == sorted([saved.name, *others])
+
+
+@pytest.mark.parametrize(("side", "stem"), [(8, "full"), (16, "full"), (28, "strided")])
+def test_fit_records_the_stem_auto_resolved_to(side, stem, small_digits):
+    X, y = small_digits
+    images = np.kron(X[:100].reshape(-1, 8, 8), np.ones((1, 4, 4)))[:, :side, :side]
+    clf = tiny(max_epochs=1).fit(images, y[:100])
+    assert clf.stem_ == stem
+    assert clf.net_.module_.features[0].conv.stride == ((2, 2) if stem == "strided" else (1, 1))
+
+
+def test_state_without_a_stem_loads_by_the_rule_it_was_saved_under(small_digits):
+    # skdigits 0.1 strided 16x16 images under stem="auto"; its files store no stem_.
+    X, y = small_digits
+    images = np.kron(X.reshape(-1, 8, 8), np.ones((1, 2, 2)))
+    old = tiny(stem="strided").fit(images, y)
+    tensors, state = old.to_state()
+    state = json.loads(json.dumps(state))
+    del state["attributes"]["stem_"]
+    state["params"]["stem"] = "auto"
+    loaded = CNNDigitClassifier.from_state(tensors, state)
+    assert loaded.stem_ == "strided"
+    assert_array_equal(loaded.predict_proba(images), old.predict_proba(images))
+    # Fine-tuning it keeps its network, though a new fit would choose the full stem.
+    loaded.set_params(warm_start=True, max_epochs=1).fit(images, y)
+    assert loaded.stem_ == "strided"
+    assert (
+        CNNDigitClassifier(**loaded.get_params()).set_params(warm_start=False).fit(images, y).stem_
+        == "full"
+    )
+
+
+def test_stored_stem_that_is_not_a_stem_is_rejected(fitted):
+    tensors, state = fitted.to_state()
+    state["attributes"]["stem_"] = "wide"
+    with pytest.raises(ValueError, match="stem_"):
+        CNNDigitClassifier.from_state(tensors, state)
+
+
+def test_stored_stem_that_disagrees_with_the_stem_parameter_is_rejected(saved):
+    _rewrite_description(saved, lambda d: _params(d).update(stem="strided"))
+    with pytest.raises(ValueError, match="'stem_' 'full' disagrees with 'stem' 'strided'"):
+        load(saved)
