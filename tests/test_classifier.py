@@ -591,10 +591,15 @@ def test_default_threads_in_a_parallel_search_are_the_share_joblib_grants(small_
     assert max(threads) <= max(1, joblib.cpu_count() // 2)
 
 
-@pytest.mark.parametrize(("n_images", "strength"), [(300, 1.0), (10_000, 0.5)])
-def test_auto_augmentation_is_full_on_small_data_and_half_on_large(n_images, strength, digits):
+@pytest.mark.parametrize(
+    ("n_images", "side", "strength"), [(300, 8, 1.0), (10_000, 24, 0.5), (10_000, 8, 0.0)]
+)
+def test_auto_augmentation_is_full_on_small_data_and_half_on_large_images(
+    n_images, side, strength, digits
+):
     X, y = digits
-    X, y = np.resize(X, (n_images, X.shape[1])), np.resize(y, n_images)
+    X = np.kron(X.reshape(-1, 8, 8), np.ones((side // 8, side // 8), np.float32))
+    X, y = np.resize(X, (n_images, side, side)), np.resize(y, n_images)
     clf = tiny(max_epochs=1, validation_fraction=0).fit(X, y)
     assert clf.net_.module_.augment == strength
     assert tiny(max_epochs=1, augment=0.2).fit(X[:300], y[:300]).net_.module_.augment == 0.2
