@@ -615,3 +615,14 @@ def test_auto_epochs_give_small_data_at_least_1600_optimizer_steps(digits):
     clf = tiny(**auto).fit(X[:100], y[:100])
     assert clf.n_iter_ == 100
     assert sum(len(epoch["batches"]) for epoch in clf.history_) < 1600
+
+
+@pytest.mark.parametrize("name", sorted(skdigits.PRESETS))
+def test_every_preset_builds_the_network_it_names(name, small_digits):
+    X, y = small_digits
+    preset = skdigits.PRESETS[name]
+    clf = CNNDigitClassifier(**{**preset, "max_epochs": 1}, random_state=0).fit(X, y)
+    convolutions = [m for m in clf.net_.module_.modules() if isinstance(m, torch.nn.Conv2d)]
+    channels = preset.get("channels", CNNDigitClassifier().channels)
+    assert [conv.out_channels for conv in convolutions] == list(channels)
+    assert clf.net_.module_.augment == preset.get("augment", 1.0)  # "auto" on 300 images

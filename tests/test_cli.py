@@ -415,3 +415,15 @@ def test_decompression_bomb_is_a_one_line_error(tmp_path, monkeypatch, capsys):
     status = main(["predict", str(path)])
 
     assert_one_line_error(capsys, status, "huge.png: it is too large to be a digit image")
+
+
+def test_train_preset_accurate_trains_the_accuracy_recipe_and_options_override_it(tmp_path):
+    path = tmp_path / "accurate.skd"
+    with contextlib.redirect_stdout(io.StringIO()):
+        status = main(["train", "--preset", "accurate", "--max-epochs", "1", "--out", str(path)])
+    assert status == 0
+    clf = skdigits.load(path)[-1]
+    recipe = skdigits.PRESETS["accurate"]
+    assert tuple(clf.channels) == recipe["channels"]
+    assert (clf.stem, clf.stem_, clf.augment) == (recipe["stem"], "full", recipe["augment"])
+    assert clf.max_epochs == 1 != recipe["max_epochs"]
