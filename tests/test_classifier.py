@@ -623,6 +623,13 @@ def test_every_preset_builds_the_network_it_names(name, small_digits):
     preset = skdigits.PRESETS[name]
     clf = CNNDigitClassifier(**{**preset, "max_epochs": 1}, random_state=0).fit(X, y)
     convolutions = [m for m in clf.net_.module_.modules() if isinstance(m, torch.nn.Conv2d)]
-    channels = preset.get("channels", CNNDigitClassifier().channels)
+    defaults = CNNDigitClassifier().get_params()
+    channels = preset.get("channels", defaults["channels"])
     assert [conv.out_channels for conv in convolutions] == list(channels)
+    dense = clf.net_.module_.head[1]
+    assert dense.out_features == preset.get("hidden_units", defaults["hidden_units"])
     assert clf.net_.module_.augment == preset.get("augment", 1.0)  # "auto" on 300 images
+    # A preset without validation trains on every image: no held-out loss, no temperature.
+    validates = preset.get("validation_fraction", defaults["validation_fraction"]) > 0
+    assert ("valid_loss" in clf.history_[-1]) == validates
+    assert (clf.temperature_ != 1.0) == validates
