@@ -32,6 +32,7 @@ from ._networks import (
     MAX_HIDDEN_UNITS,
     DigitCNN,
     check_channels,
+    check_convs_per_stage,
     resolve_stem,
 )
 from ._persistence import write_model_file
@@ -116,6 +117,10 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
     channels : tuple of int, default=(16, 16, 64)
         Output channels of each convolutional stage; each stage after the first halves the
         image size, and so does the first when it is strided (see ``stem``).
+    convs_per_stage : int or tuple of int, default=1
+        Convolutions in each stage: one int for every stage, or a tuple with one int per
+        stage of ``channels``. The further convolutions of a stage are 3x3, keep its
+        channels and come before its pooling: a deeper network, slower to train and predict.
     hidden_units : int, default=128
         Width of the dense layer between the convolutional stages and the output.
     dropout : float, default=0.1
@@ -239,6 +244,7 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
 
     _parameter_constraints: dict = {
         "channels": [tuple, list],
+        "convs_per_stage": [Interval(Integral, 1, None, closed="left"), tuple, list],
         "hidden_units": [Interval(Integral, 1, MAX_HIDDEN_UNITS, closed="both")],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "augment": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
@@ -265,6 +271,7 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
         self,
         *,
         channels=(16, 16, 64),
+        convs_per_stage=1,
         hidden_units=128,
         dropout=0.1,
         augment="auto",
@@ -287,6 +294,7 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
         n_threads=None,
     ):
         self.channels = channels
+        self.convs_per_stage = convs_per_stage
         self.hidden_units = hidden_units
         self.dropout = dropout
         self.augment = augment
@@ -342,7 +350,7 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
             return self._fit(X, y, sample_weight, X_val, y_val, sample_weight_val)
 
     def _fit(self, X, y, sample_weight, X_val, y_val, sample_weight_val):
-        check_channels(self.channels)
+        self._check_network()
         device = _resolve_device(self.device)
         previous = self.net_ if self.warm_start and hasattr(self, "net_") else None
         if previous is None:
@@ -445,7 +453,7 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
             return self._partial_fit(X, y, classes, sample_weight)
 
     def _partial_fit(self, X, y, classes, sample_weight):
-        check_channels(self.channels)
+        self._check_network()
         device = _resolve_device(self.device)
         first = not hasattr(self, "classes_")
         if first and classes is None:
@@ -623,6 +631,7 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
             module__image_shape=self.image_shape_,
             module__n_classes=len(self.classes_),
             module__channels=tuple(self.channels),
+            module__convs_per_stage=self.convs_per_stage,
             module__hidden_units=self.hidden_units,
             module__dropout=self.dropout,
             module__augment=augment,
@@ -841,12 +850,21 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
         device = _resolve_device(device)
         checks = {
             "channels": (is_list, "a list of ints"),
+            "convs_per_stage": (
+                lambda value: is_list(value) or isinstance(value, int),
+                "an int or a list of ints",
+            ),
             "image_shape": (lambda value: value is None or is_list(value), "null or a list"),
         }
         stored = field(state, "params", is_dict, "an object")
         clf = cls(**params_from_state(cls, stored, checks))
         clf._validate_params()
         checked("channels", check_channels, clf.channels)
+        checked(
+            "convs_per_stage",
+            lambda convs: check_convs_per_stage(convs, len(clf.channels)),
+            clf.convs_per_stage,
+        )
         attributes = field(state, "attributes", is_dict, "an object")
         for name, (_, read) in _ATTRIBUTES.items():
             if name in attributes or name not in _OPTIONAL_ATTRIBUTES:
@@ -860,6 +878,11 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
         clf._check_attributes_agree()
         clf.net_ = clf._restore_net(tensors, device)
         return clf
+
+    def _check_network(self):
+        """Raise a ValueError unless channels and convs_per_stage describe a network."""
+        check_channels(self.channels)
+        check_convs_per_stage(self.convs_per_stage, len(self.channels))
 
     def _check_attributes_agree(self):
         """Raise a ValueError unless the restored attributes describe one consistent model."""
@@ -1045,8 +1068,8 @@ def _start_from(net, previous):
     if differing - output or old.keys() - new.keys():
         raise ValueError(
             "warm_start=True needs the network the classifier was fitted with; channels, "
-            "hidden_units or stem changed. Set them back, or set warm_start=False to train "
-            "a new network"
+            "convs_per_stage, hidden_units or stem changed. Set them back, or set "
+            "warm_start=False to train a new network"
         )
     net.module_.load_state_dict({k: v for k, v in old.items() if k not in differing}, strict=False)
     # skorch re-initializes the module in fit unless told to continue.

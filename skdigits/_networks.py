@@ -24,6 +24,7 @@ MAX_HEAD_CELLS = 4
 # network a model file describes bounded (a file asking for a million stages is refused).
 MAX_STAGES = 10
 MAX_CHANNELS = 1024
+MAX_CONVS_PER_STAGE = 8
 MAX_HIDDEN_UNITS = 16384
 
 
@@ -56,6 +57,32 @@ def check_channels(channels):
     return stages
 
 
+def check_convs_per_stage(convs_per_stage, n_stages):
+    """Return ``convs_per_stage`` as a tuple of one int per stage, or raise a ValueError.
+
+    An int applies to every stage; a tuple gives each of the ``n_stages`` stages its own
+    number, 1 to ``MAX_CONVS_PER_STAGE``.
+    """
+    try:
+        if isinstance(convs_per_stage, (tuple, list)):
+            convs = (
+                tuple(map(operator.index, convs_per_stage))
+                if len(convs_per_stage) <= MAX_STAGES
+                else ()
+            )
+        else:
+            convs = (operator.index(convs_per_stage),) * n_stages
+    except TypeError:
+        convs = ()
+    if len(convs) != n_stages or not all(0 < n <= MAX_CONVS_PER_STAGE for n in convs):
+        raise ValueError(
+            f"convs_per_stage must be an int or a tuple of one int per stage ({n_stages} "
+            f"here, as in channels), each 1 to {MAX_CONVS_PER_STAGE}; got "
+            f"{convs_per_stage!r:.80}"
+        )
+    return convs
+
+
 class ConvBNReLU(nn.Module):
     """Convolution, batch norm and ReLU; batch norm is folded into the convolution at inference.
 
@@ -85,9 +112,10 @@ class DigitCNN(nn.Module):
     The input is converted to float32 and scaled per batch, so the training data can stay in
     its own dtype (uint8 MNIST stays uint8). The first stage is a convolution, by default
     with stride 2 on images of 20 pixels a side or more; each further stage is a 3x3
-    convolution followed by 2x2 max pooling while the feature map is large enough. Every
-    convolution is followed by batch norm and ReLU. A dense layer over the final feature map
-    then gives the logits.
+    convolution followed by 2x2 max pooling while the feature map is large enough. A stage
+    may hold more than one convolution: the further ones are 3x3, keep the stage's channels
+    and come before its pooling. Every convolution is followed by batch norm and ReLU. A
+    dense layer over the final feature map then gives the logits.
     Only the downsampling depends on the image size, so the same design serves 8x8 and
     28x28 digits.
 
@@ -99,6 +127,8 @@ class DigitCNN(nn.Module):
         Number of output logits.
     channels : tuple of int
         Output channels of each convolutional stage.
+    convs_per_stage : int or tuple of int
+        Convolutions in each stage, one int for every stage or one per stage.
     hidden_units : int
         Width of the dense layer before the output layer.
     dropout : float
@@ -120,6 +150,7 @@ class DigitCNN(nn.Module):
         image_shape,
         n_classes,
         channels=(16, 16, 64),
+        convs_per_stage=1,
         hidden_units=128,
         dropout=0.1,
         augment=0.0,
@@ -142,13 +173,18 @@ class DigitCNN(nn.Module):
                 f"stem='strided' needs images of at least 4x4 pixels; these are "
                 f"{height}x{width}. Use stem='auto' or 'full'."
             )
+        convs = check_convs_per_stage(convs_per_stage, len(channels))
         if stem == "strided":
             layers = [ConvBNReLU(in_channels, channels[0], kernel_size=4, stride=2, padding=1)]
             height, width = height // 2, width // 2
         else:
             layers = [ConvBNReLU(in_channels, channels[0])]
-        for stage_in, stage_out in itertools.pairwise(channels):
+        layers += [ConvBNReLU(channels[0], channels[0]) for _ in range(convs[0] - 1)]
+        for (stage_in, stage_out), n_convs in zip(
+            itertools.pairwise(channels), convs[1:], strict=True
+        ):
             layers.append(ConvBNReLU(stage_in, stage_out))
+            layers += [ConvBNReLU(stage_out, stage_out) for _ in range(n_convs - 1)]
             pool = (min(height, 2), min(width, 2))
             if pool != (1, 1):
                 layers.append(nn.MaxPool2d(pool))

@@ -51,6 +51,7 @@ _DATASET_HELP = (
 # Options of the classifier the command line sets, by their parameter names.
 _CNN_OPTIONS = (
     "channels",
+    "convs_per_stage",
     "max_epochs",
     "batch_size",
     "lr",
@@ -237,8 +238,11 @@ def _cnn_options(args):
     options = {
         name: getattr(args, name) for name in _CNN_OPTIONS if getattr(args, name) is not None
     }
-    if "channels" in options:
-        options["channels"] = tuple(options["channels"])
+    for name in ("channels", "convs_per_stage"):
+        if name in options:
+            # One number applies to every stage, as the parameter's int does.
+            values = tuple(options[name])
+            options[name] = values[0] if name == "convs_per_stage" and len(values) == 1 else values
     quiet = args.quiet
     callbacks = []
     if not quiet and sys.stderr.isatty():
@@ -445,6 +449,16 @@ def _parser():
         nargs="+",
         metavar="N",
         help=_default("output channels of each convolutional stage", "channels"),
+    )
+    model.add_argument(
+        "--convs-per-stage",
+        type=int,
+        nargs="+",
+        metavar="N",
+        help=_default(
+            "convolutions in each stage: one number for all, or one per stage",
+            "convs_per_stage",
+        ),
     )
     model.add_argument(
         "--patience",

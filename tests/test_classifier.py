@@ -298,6 +298,9 @@ def test_images_of_other_channel_counts_than_1_3_4_are_rejected(small_digits):
         ({"channels": (8,) * 11}, "channels must be 1 to 10 positive ints"),
         ({"channels": (8, 2048)}, "of at most 1024"),
         ({"hidden_units": 20_000}, "'hidden_units' parameter"),
+        ({"convs_per_stage": (2, 2, 2)}, r"one int per stage \(2 here"),
+        ({"convs_per_stage": 0}, "'convs_per_stage' parameter"),
+        ({"convs_per_stage": 9}, "each 1 to 8"),
         ({"image_shape": (1, 2048)}, "exceeds the 1024 pixels"),
         ({"lr": 0}, "'lr' parameter"),
         ({"validation_fraction": 1.0}, "'validation_fraction' parameter"),
@@ -549,6 +552,13 @@ def test_partial_fit_continues_from_a_loaded_model(small_digits, tmp_path):
     assert not np.array_equal(loaded.predict_proba(X), fitted.predict_proba(X))
 
 
+def test_warm_start_refuses_a_network_of_another_depth(small_digits):
+    X, y = small_digits
+    clf = tiny(max_epochs=1).fit(X, y)
+    with pytest.raises(ValueError, match="convs_per_stage, hidden_units or stem changed"):
+        clf.set_params(warm_start=True, convs_per_stage=(1, 2)).fit(X, y)
+
+
 def test_warm_start_continues_from_a_loaded_model(small_digits, tmp_path):
     X, y = small_digits
     tiny(max_epochs=8, augment=0).fit(X, y).save(tmp_path / "model.skd")
@@ -625,7 +635,10 @@ def test_every_preset_builds_the_network_it_names(name, small_digits):
     convolutions = [m for m in clf.net_.module_.modules() if isinstance(m, torch.nn.Conv2d)]
     defaults = CNNDigitClassifier().get_params()
     channels = preset.get("channels", defaults["channels"])
-    assert [conv.out_channels for conv in convolutions] == list(channels)
+    convs = preset.get("convs_per_stage", defaults["convs_per_stage"])
+    convs = convs if isinstance(convs, tuple) else (convs,) * len(channels)
+    stages = [c for c, n in zip(channels, convs, strict=True) for _ in range(n)]
+    assert [conv.out_channels for conv in convolutions] == stages
     dense = clf.net_.module_.head[1]
     assert dense.out_features == preset.get("hidden_units", defaults["hidden_units"])
     assert clf.net_.module_.augment == preset.get("augment", 1.0)  # "auto" on 300 images

@@ -73,6 +73,27 @@ def test_train_writes_a_pipeline_with_the_given_options(model_path):
     assert model[-1].max_epochs == 2
 
 
+@pytest.mark.parametrize(("given", "convs"), [(["2"], 2), (["1", "2"], (1, 2))])
+def test_train_convs_per_stage_option_takes_one_number_for_all_or_one_per_stage(
+    given, convs, tmp_path
+):
+    path = tmp_path / "deep.skd"
+    main(["train", *TINY, "--quiet", "--convs-per-stage", *given, "--out", str(path)])
+
+    clf = skdigits.load(path)[-1]
+    assert clf.convs_per_stage == convs
+    n_convs = sum(isinstance(m, torch.nn.Conv2d) for m in clf.net_.module_.modules())
+    assert n_convs == (4 if convs == 2 else 3)
+
+
+def test_train_convs_per_stage_that_do_not_fit_the_stages_fail_in_one_line(tmp_path, capsys):
+    args = ["train", *TINY, "--convs-per-stage", "1", "2", "3", "--out", str(tmp_path / "m.skd")]
+    status = main(args)
+
+    assert_one_line_error(capsys, status, "one int per stage (2 here, as in channels)")
+    assert not (tmp_path / "m.skd").exists()
+
+
 def test_train_output_has_no_colour_codes_when_not_a_terminal(trained):
     _, printed = trained
 

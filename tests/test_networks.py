@@ -33,6 +33,49 @@ def test_stem_strides_large_images_unless_told_otherwise(shape, stem, first_stri
     assert net(rows).shape == (2, 3)
 
 
+@pytest.mark.parametrize("stem", ["full", "strided"])
+def test_further_convolutions_keep_the_stage_channels_and_come_before_its_pooling(stem):
+    net = DigitCNN(
+        (28, 28), n_classes=3, channels=(4, 8, 16), convs_per_stage=(2, 1, 3), stem=stem
+    )
+    kinds = [
+        (type(layer).__name__, getattr(getattr(layer, "conv", None), "out_channels", None))
+        for layer in net.features
+    ]
+    assert kinds == [
+        ("ConvBNReLU", 4),
+        ("ConvBNReLU", 4),
+        ("ConvBNReLU", 8),
+        ("MaxPool2d", None),
+        ("ConvBNReLU", 16),
+        ("ConvBNReLU", 16),
+        ("ConvBNReLU", 16),
+        ("MaxPool2d", None),
+        ("AdaptiveAvgPool2d" if stem == "full" else "Identity", None),
+    ]
+    # The further convolutions are 3x3 at the stage's resolution.
+    assert all(layer.conv.stride == (1, 1) for layer in net.features[1:] if hasattr(layer, "conv"))
+    rows = torch.randint(0, 256, (2, 28 * 28), dtype=torch.uint8)
+    assert net.eval()(rows).shape == (2, 3)
+
+
+def test_one_conv_per_stage_builds_the_network_of_before():
+    one = DigitCNN((28, 28), n_classes=3, channels=(4, 8), convs_per_stage=1)
+    default = DigitCNN((28, 28), n_classes=3, channels=(4, 8))
+    assert {k: v.shape for k, v in one.state_dict().items()} == {
+        k: v.shape for k, v in default.state_dict().items()
+    }
+    assert DigitCNN((28, 28), 3, channels=(4, 8), convs_per_stage=2).state_dict().keys() == (
+        DigitCNN((28, 28), 3, channels=(4, 8), convs_per_stage=(2, 2)).state_dict().keys()
+    )
+
+
+@pytest.mark.parametrize("convs", [(1,), (1, 2, 3), 0, (1, 9), (1, "2"), 2.5])
+def test_convs_per_stage_that_do_not_fit_the_stages_are_an_error(convs):
+    with pytest.raises(ValueError, match="convs_per_stage must be an int or a tuple of one int"):
+        DigitCNN((8, 8), n_classes=3, channels=(4, 8), convs_per_stage=convs)
+
+
 def test_network_scales_raw_pixels_by_the_learned_range():
     rows = torch.randint(0, 256, (6, 64), dtype=torch.uint8)
     torch.manual_seed(0)

@@ -53,6 +53,12 @@ def test_image_shaped_input_and_a_strided_network_predict_alike(digits):
     assert_same_predictions(clf, images)
 
 
+def test_network_with_several_convolutions_per_stage_predicts_alike(small_digits):
+    X, y = small_digits
+    clf = tiny(channels=(4, 8), convs_per_stage=(2, 3), stem="full", max_epochs=3).fit(X, y)
+    assert_same_predictions(clf, X.astype(np.float32))
+
+
 def test_non_square_rows_predict_alike(small_digits):
     X, y = small_digits
     clf = tiny(image_shape=(4, 16), max_epochs=3).fit(X, y)

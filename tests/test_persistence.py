@@ -454,6 +454,21 @@ def test_weights_that_do_not_fit_the_parameters_are_rejected(saved):
         load(saved)
 
 
+def test_deeper_network_round_trips_and_its_depth_must_fit_the_weights(small_digits, tmp_path):
+    X, y = small_digits
+    deep = CNNDigitClassifier(
+        channels=(4, 8), convs_per_stage=(1, 2), max_epochs=2, random_state=0
+    ).fit(X, y)
+    path = tmp_path / "deep.skd"
+    save(deep, path)
+    loaded = load(path)
+    assert loaded.convs_per_stage == (1, 2)
+    assert_array_equal(loaded.predict_proba(X), deep.predict_proba(X))
+    _rewrite_description(path, lambda d: _params(d).update(convs_per_stage=1))
+    with pytest.raises(ValueError, match="weights do not fit"):
+        load(path)
+
+
 def test_format_1_classifier_file_written_by_0_1_0_still_loads(tmp_path):
     X = load_digits().data[:20]
     loaded, metadata = load(MODEL_FILES / "format1_classifier.skd", return_metadata=True)
@@ -778,6 +793,9 @@ def test_missing_format_version_is_rejected(saved):
         pytest.param("channels", [1] * 1_000_000, id="a-million-stages"),
         pytest.param("channels", [8, 10**6], id="a-million-channels"),
         pytest.param("hidden_units", 10**9, id="a-billion-hidden-units"),
+        pytest.param("convs_per_stage", 10**6, id="a-million-convolutions"),
+        pytest.param("convs_per_stage", [1] * 1_000_000, id="a-million-stage-depths"),
+        pytest.param("convs_per_stage", "deep", id="not-a-number"),
     ],
 )
 def test_network_beyond_the_bounds_is_refused_before_it_is_built(name, value, saved):
