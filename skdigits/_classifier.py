@@ -77,14 +77,16 @@ MAX_TEMPERATURE = 10.0
 OUTPUT_LAYER = "head.4."
 
 #: Named sets of hyperparameters: ``CNNDigitClassifier(**PRESETS["accurate"])``. "fast" is the
-#: defaults; "accurate" trains a deeper, full-resolution network with a wider dense layer and
-#: full-strength augmentation for twice as many epochs, on every training image: nothing is
-#: held out, so there is no early stopping and no temperature scaling unless ``fit`` is given
-#: ``X_val``. About 5 minutes on MNIST with 2 CPU cores, see BENCHMARKS.md.
+#: defaults; "accurate" trains a deeper, full-resolution network (four stages, the last two of
+#: two convolutions each) with a wider dense layer and full-strength augmentation for twice
+#: as many epochs, on every training image: nothing is held out, so there is no early
+#: stopping and no temperature scaling unless ``fit`` is given ``X_val``. About 6 minutes on
+#: MNIST with 2 CPU cores, see BENCHMARKS.md.
 PRESETS = {
     "fast": {},
     "accurate": {
         "channels": (8, 16, 32, 64),
+        "convs_per_stage": (1, 1, 2, 2),
         "hidden_units": 256,
         "stem": "full",
         "augment": 1.0,

@@ -428,7 +428,7 @@ def _parser():
         choices=sorted(PRESETS),
         default="fast",
         help="hyperparameters to start from: 'fast' (the defaults) or 'accurate' (a deeper "
-        "network with augmentation, about 8x slower; see BENCHMARKS.md) (default: fast)",
+        "network with augmentation, about 10x slower; see BENCHMARKS.md) (default: fast)",
     )
     model.add_argument(
         "--max-epochs", type=int, metavar="N", help=_default("training epochs", "max_epochs")

@@ -446,6 +446,7 @@ def test_train_preset_accurate_trains_the_accuracy_recipe_and_options_override_i
     clf = skdigits.load(path)[-1]
     recipe = skdigits.PRESETS["accurate"]
     assert tuple(clf.channels) == recipe["channels"]
+    assert clf.convs_per_stage == recipe["convs_per_stage"]
     assert clf.hidden_units == recipe["hidden_units"]
     assert clf.validation_fraction == recipe["validation_fraction"]
     assert (clf.stem, clf.stem_, clf.augment) == (recipe["stem"], "full", recipe["augment"])
