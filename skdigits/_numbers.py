@@ -15,9 +15,11 @@ SAME_DIGIT_OVERLAP = 0.5
 TOUCHING_ASPECT = 1.0
 MAX_CUTS = 3
 CUT_CANDIDATES = 5
-# A cut is kept when the model's probability for both halves beats the whole's by this much:
-# single wide digits whose halves happen to look like digits stay whole.
-CUT_MARGIN = 0.1
+# A cut is kept when the model's probability for both halves beats the whole's by this much.
+# 0 suits a model whose probabilities are calibrated (temperature-scaled, as the bundled one
+# is): such a model is sure of a single wide digit, so its halves rarely beat it. The
+# earlier bundled model, never temperature-scaled, was underconfident and needed 0.1.
+CUT_MARGIN = 0.0
 # Each digit is cut out with a margin of paper this share of its height on every side, so
 # that it is framed like a digit on a page.
 MARGIN = 0.25
