@@ -7,7 +7,7 @@ as a safe model file in the package:
     python scripts/train_pretrained.py                       # MNIST from ../shared/data/mnist
     python scripts/train_pretrained.py --data-home DIR --out skdigits/data/pretrained.skd
 
-Takes about 10 minutes on 2 CPU cores. The figures it prints go into BENCHMARKS.md.
+Takes about 11 minutes on 2 CPU cores. The figures it prints go into BENCHMARKS.md.
 """
 
 import argparse
