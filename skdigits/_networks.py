@@ -64,14 +64,12 @@ def check_convs_per_stage(convs_per_stage, n_stages):
     number, 1 to ``MAX_CONVS_PER_STAGE``.
     """
     try:
-        if isinstance(convs_per_stage, (tuple, list)):
-            convs = (
-                tuple(map(operator.index, convs_per_stage))
-                if len(convs_per_stage) <= MAX_STAGES
-                else ()
-            )
-        else:
+        if not isinstance(convs_per_stage, (tuple, list)):
             convs = (operator.index(convs_per_stage),) * n_stages
+        elif len(convs_per_stage) == n_stages:  # checked first: a file's list may be huge
+            convs = tuple(map(operator.index, convs_per_stage))
+        else:
+            convs = ()
     except TypeError:
         convs = ()
     if len(convs) != n_stages or not all(0 < n <= MAX_CONVS_PER_STAGE for n in convs):

@@ -238,11 +238,12 @@ def _cnn_options(args):
     options = {
         name: getattr(args, name) for name in _CNN_OPTIONS if getattr(args, name) is not None
     }
-    for name in ("channels", "convs_per_stage"):
-        if name in options:
-            # One number applies to every stage, as the parameter's int does.
-            values = tuple(options[name])
-            options[name] = values[0] if name == "convs_per_stage" and len(values) == 1 else values
+    if "channels" in options:
+        options["channels"] = tuple(options["channels"])
+    convs = options.get("convs_per_stage")
+    if convs is not None:
+        # One number applies to every stage, as the parameter's int does.
+        options["convs_per_stage"] = convs[0] if len(convs) == 1 else tuple(convs)
     quiet = args.quiet
     callbacks = []
     if not quiet and sys.stderr.isatty():
