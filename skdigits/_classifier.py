@@ -30,7 +30,9 @@ from ._images import (
 from ._networks import (
     LEGACY_STRIDED_STEM_MIN_SIZE,
     MAX_HIDDEN_UNITS,
+    MAX_NETWORKS,
     DigitCNN,
+    DigitEnsemble,
     check_channels,
     check_convs_per_stage,
     resolve_stem,
@@ -72,9 +74,9 @@ AUTO_AUGMENT_SMALL = 1.0
 AUTO_AUGMENT_LARGE = 0.5
 # Temperature scaling searches between 1/MAX_TEMPERATURE and MAX_TEMPERATURE.
 MAX_TEMPERATURE = 10.0
-# Prefix of the output layer's tensors in DigitCNN's state dict: the layer a warm start with
-# new classes replaces.
-OUTPUT_LAYER = "head.4."
+# The output layer's tensors in DigitCNN's state dict (and in each network's part of an
+# ensemble's): the layer a warm start with new classes replaces.
+OUTPUT_LAYER = ("head.4.weight", "head.4.bias")
 
 #: Named sets of hyperparameters: ``CNNDigitClassifier(**PRESETS["accurate"])``. "fast" is the
 #: defaults; "accurate" trains a deeper, full-resolution network (four stages, the last two of
@@ -127,6 +129,12 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
         Width of the dense layer between the convolutional stages and the output.
     dropout : float, default=0.1
         Dropout probability before the output layer.
+    n_networks : int, default=1
+        Number of networks of this design trained side by side, at most 16: a soft-voting
+        ensemble in one estimator and one model file. Each network starts from its own
+        random weights and sees its own augmentation of every batch; predictions average
+        their probabilities (before temperature scaling, which then calibrates the
+        average). Training and prediction take about ``n_networks`` times as long.
     augment : float or "auto", default="auto"
         Strength of random affine augmentation during training (rotation up to 12 degrees,
         scaling and shifts up to 10% at ``augment=1``); 0 turns it off. "auto" is 1 below
@@ -161,6 +169,13 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
         Fraction of the training data held out, stratified, for early stopping. With 0, or
         too little data to give every class a sample on both sides, all data is used for
         training during ``max_epochs`` epochs.
+    precision : {"float32", "bfloat16", "auto"}, default="float32"
+        Arithmetic of training. "bfloat16" is mixed precision: the convolutions and dense
+        layers run in bfloat16 (the weights, gradients and loss stay float32), which trains
+        deeper networks about 1.3x faster on CPUs with bfloat16 instructions (AVX512-BF16,
+        AMX) and on recent GPUs, and markedly slower on other CPUs. "auto" is "bfloat16"
+        where the device has such instructions and "float32" elsewhere. Prediction is always
+        float32.
     device : str, default="auto"
         Torch device to train and predict on: "cpu", "cuda", "cuda:N", or "auto" for a CUDA
         GPU when one is available.
@@ -249,6 +264,7 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
         "convs_per_stage": [Interval(Integral, 1, None, closed="left"), tuple, list],
         "hidden_units": [Interval(Integral, 1, MAX_HIDDEN_UNITS, closed="both")],
         "dropout": [Interval(Real, 0, 1, closed="left")],
+        "n_networks": [Interval(Integral, 1, MAX_NETWORKS, closed="both")],
         "augment": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
         "stem": [StrOptions({"auto", "strided", "full"})],
         "image_shape": [tuple, list, None],
@@ -259,6 +275,7 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
         "max_epochs": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "patience": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "precision": [StrOptions({"float32", "bfloat16", "auto"})],
         "device": [str],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -276,6 +293,7 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
         convs_per_stage=1,
         hidden_units=128,
         dropout=0.1,
+        n_networks=1,
         augment="auto",
         stem="auto",
         image_shape=None,
@@ -286,6 +304,7 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
         max_epochs="auto",
         patience="auto",
         validation_fraction=0.1,
+        precision="float32",
         device="auto",
         random_state=None,
         verbose=0,
@@ -299,6 +318,7 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
         self.convs_per_stage = convs_per_stage
         self.hidden_units = hidden_units
         self.dropout = dropout
+        self.n_networks = n_networks
         self.augment = augment
         self.stem = stem
         self.image_shape = image_shape
@@ -309,6 +329,7 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
         self.max_epochs = max_epochs
         self.patience = patience
         self.validation_fraction = validation_fraction
+        self.precision = precision
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -628,8 +649,12 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
         """
         if not predict_only:
             kwargs["optimizer__weight_decay"] = self.weight_decay
+            kwargs["training_dtype"] = _training_dtype(self.precision, device)
+        if self.n_networks > 1:
+            # One network keeps DigitCNN itself, and its model files their tensor names.
+            kwargs["module__n_networks"] = self.n_networks
         return DigitNet(
-            module=DigitCNN,
+            module=DigitEnsemble if self.n_networks > 1 else DigitCNN,
             module__image_shape=self.image_shape_,
             module__n_classes=len(self.classes_),
             module__channels=tuple(self.channels),
@@ -1018,12 +1043,15 @@ def _check_weights(net, tensors, pixel_range):
             raise ValueError(f"tensor {name!r} holds NaN or infinite weights")
         if name.endswith("running_var") and (tensor < 0).any():
             raise ValueError(f"tensor {name!r} holds negative variances")
-    stored = (tensors["pixel_low"].item(), tensors["pixel_span"].item())
-    if stored != tuple(float(np.float32(v)) for v in pixel_range):
-        raise ValueError(
-            f"tensors 'pixel_low' and 'pixel_span' {stored} differ from 'pixel_range_' "
-            f"{tuple(pixel_range)}"
-        )
+    expected = tuple(float(np.float32(v)) for v in pixel_range)
+    for low in (name for name in tensors if name.endswith("pixel_low")):
+        span = low.removesuffix("low") + "span"  # in each network of an ensemble
+        stored = (tensors[low].item(), tensors[span].item())
+        if stored != expected:
+            raise ValueError(
+                f"tensors {low!r} and {span!r} {stored} differ from 'pixel_range_' "
+                f"{tuple(pixel_range)}"
+            )
 
 
 def _with_weights(X, weight):
@@ -1065,12 +1093,12 @@ def _start_from(net, previous):
     """
     net.initialize()
     new, old = net.module_.state_dict(), previous.module_.state_dict()
-    output = {name for name in new if name.startswith(OUTPUT_LAYER)}
+    output = {name for name in new if name.endswith(OUTPUT_LAYER)}
     differing = {name for name in new if name not in old or old[name].shape != new[name].shape}
     if differing - output or old.keys() - new.keys():
         raise ValueError(
             "warm_start=True needs the network the classifier was fitted with; channels, "
-            "convs_per_stage, hidden_units or stem changed. Set them back, or set "
+            "convs_per_stage, hidden_units, n_networks or stem changed. Set them back, or set "
             "warm_start=False to train a new network"
         )
     net.module_.load_state_dict({k: v for k, v in old.items() if k not in differing}, strict=False)
@@ -1091,6 +1119,25 @@ def _resolve_device(device):
     if kind == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={device!r} but no CUDA GPU is available; use 'cpu' or 'auto'")
     return device
+
+
+def _training_dtype(precision, device):
+    """Return the dtype to autocast training to on ``device``, or None for float32."""
+    if precision == "float32":
+        return None
+    if precision == "auto" and not _has_bfloat16_instructions(torch.device(device)):
+        return None
+    return torch.bfloat16
+
+
+def _has_bfloat16_instructions(device):
+    """Return whether ``device`` computes in bfloat16 natively (not emulated)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    # torch's own check of the CPU's AVX512-BF16 instructions (AMX implies them); private,
+    # so its absence counts as no.
+    check = getattr(torch.cpu, "_is_avx512_bf16_supported", None)
+    return device.type == "cpu" and check is not None and bool(check())
 
 
 def _cuda_devices(device):

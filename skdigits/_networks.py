@@ -26,6 +26,7 @@ MAX_STAGES = 10
 MAX_CHANNELS = 1024
 MAX_CONVS_PER_STAGE = 8
 MAX_HIDDEN_UNITS = 16384
+MAX_NETWORKS = 16
 
 
 def resolve_stem(stem, image_shape, min_size=STRIDED_STEM_MIN_SIZE):
@@ -210,6 +211,34 @@ class DigitCNN(nn.Module):
         if self.training and self.augment > 0:
             x = random_affine(x, self.augment)
         return self.head(self.features(x))
+
+
+class DigitEnsemble(nn.Module):
+    """Several DigitCNNs of one design, trained side by side, predicting together.
+
+    Each network starts from its own random weights and sees its own random augmentation
+    of every batch. While training, the output holds every network's logits, shape
+    ``(n_networks, n_images, n_classes)``, so that each network is trained on its own loss
+    (see DigitNet.get_loss); at inference it is the log of the networks' mean
+    probabilities, which softmax turns back into that mean (soft voting).
+
+    Parameters
+    ----------
+    n_networks : int
+        Number of networks, at least 2.
+    **kwargs
+        The parameters of :class:`DigitCNN`, the same for every network.
+    """
+
+    def __init__(self, n_networks, **kwargs):
+        super().__init__()
+        self.networks = nn.ModuleList(DigitCNN(**kwargs) for _ in range(n_networks))
+
+    def forward(self, X):
+        logits = torch.stack([network(X) for network in self.networks])
+        if self.training:
+            return logits
+        return torch.logsumexp(logits.log_softmax(dim=-1), dim=0) - math.log(len(self.networks))
 
 
 def random_affine(images, strength):

@@ -61,13 +61,14 @@ class BatchIterator:
 
 
 class DigitNet(NeuralNetClassifier):
-    """skorch's classifier net, with per-image loss weights, and optionally no optimizer.
+    """skorch's classifier net, with loss weights, ensembles, and optionally no optimizer.
 
     Weighted images come as a dict ``{"X": images, "sample_weight": weights}`` (weights of
     mean 1 over the data); the network sees the images only, and the loss of each image is
     multiplied by its weight. The criterion must not reduce (``reduction="none"``): the
     mean over the batch happens here, so that a batch's loss is the same average with or
-    without weights of 1.
+    without weights of 1. An ensemble's networks each get their own loss while training
+    (their logits come stacked, see DigitEnsemble), averaged over the networks.
 
     A model loaded from a file predicts, and ``fit`` always trains a new net; creating an
     optimizer would be wasted, and the first one in a process imports torch's compiler,
@@ -79,13 +80,18 @@ class DigitNet(NeuralNetClassifier):
         The network, as for :class:`skorch.NeuralNetClassifier`.
     predict_only : bool, default=False
         Create no optimizer; the net can predict but not train.
+    training_dtype : torch.dtype, default=None
+        Run the network's forward pass under autocast to this dtype while training (mixed
+        precision: the weights, their gradients and the loss stay float32); None trains in
+        float32. Prediction is always float32.
     **kwargs
         Everything else :class:`skorch.NeuralNetClassifier` takes.
     """
 
-    def __init__(self, module, *, predict_only=False, **kwargs):
+    def __init__(self, module, *, predict_only=False, training_dtype=None, **kwargs):
         super().__init__(module, **kwargs)
         self.predict_only = predict_only
+        self.training_dtype = training_dtype
 
     def initialize_optimizer(self, *args, **kwargs):
         if self.predict_only:
@@ -95,10 +101,22 @@ class DigitNet(NeuralNetClassifier):
     def infer(self, x, **fit_params):
         if isinstance(x, dict):
             x = x["X"]
-        return super().infer(x, **fit_params)
+        if self.training_dtype is None or not self.module_.training:
+            return super().infer(x, **fit_params)
+        with torch.autocast(torch.device(self.device).type, dtype=self.training_dtype):
+            return super().infer(x, **fit_params).float()
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
-        losses = super().get_loss(y_pred, y_true, X=X, training=training)
+        if y_pred.dim() == 3:
+            # An ensemble while training (DigitEnsemble): each network's own loss, averaged
+            # over the networks, so that each learns as it would alone (AdamW's steps do
+            # not depend on the scale of the gradients).
+            n_networks = len(y_pred)
+            y_true = torch.as_tensor(y_true, device=y_pred.device).repeat(n_networks)
+            losses = super().get_loss(y_pred.flatten(0, 1), y_true, X=None, training=training)
+            losses = losses.view(n_networks, -1).mean(dim=0)
+        else:
+            losses = super().get_loss(y_pred, y_true, X=X, training=training)
         if isinstance(X, dict):
             losses = losses * X["sample_weight"].to(losses.device, losses.dtype)
         return losses.mean()

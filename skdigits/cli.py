@@ -52,6 +52,7 @@ _DATASET_HELP = (
 _CNN_OPTIONS = (
     "channels",
     "convs_per_stage",
+    "n_networks",
     "max_epochs",
     "batch_size",
     "lr",
@@ -459,6 +460,14 @@ def _parser():
         help=_default(
             "convolutions in each stage: one number for all, or one per stage",
             "convs_per_stage",
+        ),
+    )
+    model.add_argument(
+        "--n-networks",
+        type=int,
+        metavar="N",
+        help=_default(
+            "networks trained side by side and averaged (a soft-voting ensemble)", "n_networks"
         ),
     )
     model.add_argument(

@@ -88,20 +88,34 @@ def _convert_classifier(scope, operator, container):
             graph.constant("rows", np.array([-1, channels * height * width])),
         ],
     )
-    low, span = network.pixel_low.item(), network.pixel_span.item()
-    x = graph.node(
+    networks = getattr(network, "networks", [network])  # an ensemble's, or the one
+    low, span = networks[0].pixel_low.item(), networks[0].pixel_span.item()
+    image = graph.node(
         "Reshape",
         [
             graph.scaled(rows, low, span),
             graph.constant("image", np.array([-1, channels, height, width])),
         ],
     )
-    size = (height, width)
-    for layer in network.features:
-        x, size = graph.layer(layer, x, size)
-    for layer in network.head:
-        x = graph.head_layer(layer, x)
-    logits = graph.node("Div", [x, graph.constant("temperature", np.float32(clf.temperature_))])
+    outputs = []
+    for member in networks:
+        x, size = image, (height, width)
+        for layer in member.features:
+            x, size = graph.layer(layer, x, size)
+        for layer in member.head:
+            x = graph.head_layer(layer, x)
+        outputs.append(x)
+    if len(outputs) > 1:
+        # Soft voting, as DigitEnsemble: the log of the networks' mean probabilities.
+        probabilities = [graph.node("Softmax", [x], axis=1) for x in outputs]
+        mean = graph.node(
+            "Mul",
+            [graph.node("Sum", probabilities), graph.constant("share", np.float32(1 / len(outputs)))],
+        )
+        outputs = [graph.node("Log", [mean])]
+    logits = graph.node(
+        "Div", [outputs[0], graph.constant("temperature", np.float32(clf.temperature_))]
+    )
     graph.node("Softmax", [logits], output=operator.outputs[1].full_name, axis=1)
     index = graph.node("ArgMax", [logits], axis=1, keepdims=0)
     classes = clf.classes_

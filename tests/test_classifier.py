@@ -301,6 +301,9 @@ def test_images_of_other_channel_counts_than_1_3_4_are_rejected(small_digits):
         ({"convs_per_stage": (2, 2, 2)}, r"one int per stage \(2 here"),
         ({"convs_per_stage": 0}, "'convs_per_stage' parameter"),
         ({"convs_per_stage": 9}, "each 1 to 8"),
+        ({"n_networks": 0}, "'n_networks' parameter"),
+        ({"n_networks": 17}, "'n_networks' parameter"),
+        ({"precision": "float16"}, "'precision' parameter"),
         ({"image_shape": (1, 2048)}, "exceeds the 1024 pixels"),
         ({"lr": 0}, "'lr' parameter"),
         ({"validation_fraction": 1.0}, "'validation_fraction' parameter"),
@@ -555,8 +558,95 @@ def test_partial_fit_continues_from_a_loaded_model(small_digits, tmp_path):
 def test_warm_start_refuses_a_network_of_another_depth(small_digits):
     X, y = small_digits
     clf = tiny(max_epochs=1).fit(X, y)
-    with pytest.raises(ValueError, match="convs_per_stage, hidden_units or stem changed"):
+    with pytest.raises(ValueError, match="convs_per_stage, hidden_units, n_networks or stem"):
         clf.set_params(warm_start=True, convs_per_stage=(1, 2)).fit(X, y)
+    with pytest.raises(ValueError, match="n_networks or stem changed"):
+        clf.set_params(convs_per_stage=1, n_networks=2).fit(X, y)
+
+
+def test_n_networks_trains_an_ensemble_that_predicts_its_networks_mean_probability(
+    small_digits,
+):
+    X, y = small_digits
+    clf = tiny(n_networks=3, max_epochs=4).fit(X, y)
+    networks = clf.net_.module_.networks
+    assert len(networks) == 3
+    first, second = (network.features[0].conv.weight for network in networks[:2])
+    assert not torch.equal(first, second)
+    with torch.no_grad():
+        rows = torch.as_tensor(X, dtype=torch.float32)
+        members = torch.stack([torch.softmax(network(rows), dim=1) for network in networks])
+    logits = np.log(members.mean(dim=0).double().numpy()) / clf.temperature_
+    expected = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(clf.predict_proba(X), expected, atol=1e-6)
+    assert clf.score(X, y) > 0.5
+
+
+def test_an_ensembles_loss_is_the_mean_of_its_networks_losses(small_digits):
+    X, y = small_digits
+    net = tiny(n_networks=2, max_epochs=1).fit(X, y).net_
+    y_pred, y_true = torch.randn(2, 6, 5), torch.tensor([0, 1, 2, 3, 4, 0])
+    weights = {"X": torch.zeros(6, 64), "sample_weight": torch.linspace(0.5, 1.5, 6)}
+    for X_batch in (None, weights):
+        alone = [net.get_loss(logits, y_true, X=X_batch, training=True) for logits in y_pred]
+        together = net.get_loss(y_pred, y_true, X=X_batch, training=True)
+        torch.testing.assert_close(together, torch.stack(alone).mean())
+
+
+def test_warm_start_of_an_ensemble_on_new_classes_gives_each_network_a_new_output_layer(
+    small_digits,
+):
+    X, y = small_digits
+    clf = tiny(n_networks=2, max_epochs=2).fit(X[y < 3], y[y < 3])
+    before = [network.features[0].conv.weight.clone() for network in clf.net_.module_.networks]
+    # No training: the copied weights are still the fitted ones.
+    clf.set_params(warm_start=True, max_epochs=1, lr=1e-12).fit(X, y)
+    n_classes = len(np.unique(y))
+    assert clf.predict_proba(X).shape == (len(X), n_classes)
+    for network, weight in zip(clf.net_.module_.networks, before, strict=True):
+        assert network.head[-1].out_features == n_classes
+        torch.testing.assert_close(network.features[0].conv.weight, weight)
+
+
+@pytest.mark.parametrize("precision", ["bfloat16", "float32"])
+def test_precision_sets_the_arithmetic_of_training_and_prediction_stays_float32(
+    precision, small_digits, monkeypatch
+):
+    X, y = small_digits
+    dtypes = []
+    forward = torch.nn.Conv2d.forward
+
+    def recording_forward(conv, x):
+        out = forward(conv, x)
+        dtypes.append(out.dtype)
+        return out
+
+    monkeypatch.setattr(torch.nn.Conv2d, "forward", recording_forward)
+    clf = tiny(precision=precision, max_epochs=1).fit(X, y)
+    assert set(dtypes) == {torch.bfloat16 if precision == "bfloat16" else torch.float32}
+    assert all(p.dtype == torch.float32 for p in clf.net_.module_.parameters())
+    assert np.isfinite(clf.history_[-1]["train_loss"])
+    assert clf.predict_proba(X).dtype == np.float64
+    # Validation and prediction run the folded inference path in float32.
+    logits = clf.net_.forward(X[:4].astype(np.float32), training=False)
+    assert logits.dtype == torch.float32
+
+
+@pytest.mark.parametrize(
+    ("instructions", "expected"), [(True, torch.bfloat16), (False, None), ("missing", None)]
+)
+def test_auto_precision_trains_in_bfloat16_only_on_cpus_with_its_instructions(
+    instructions, expected, monkeypatch
+):
+    from skdigits._classifier import _training_dtype
+
+    if instructions == "missing":  # an older torch without the check
+        monkeypatch.delattr(torch.cpu, "_is_avx512_bf16_supported", raising=False)
+    else:
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: instructions)
+    assert _training_dtype("auto", "cpu") is expected
+    assert _training_dtype("bfloat16", "cpu") is torch.bfloat16
+    assert _training_dtype("float32", "cpu") is None
 
 
 def test_warm_start_continues_from_a_loaded_model(small_digits, tmp_path):

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from numpy.testing import assert_array_equal
 
-from skdigits._networks import DigitCNN, random_affine
+from skdigits._networks import DigitCNN, DigitEnsemble, random_affine
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (1, 7), (8, 8), (28, 28), (30, 17)])
@@ -131,3 +131,15 @@ def test_head_pools_only_feature_maps_larger_than_its_cells(shape, pooled):
     assert isinstance(net.features[-1], torch.nn.AdaptiveAvgPool2d) == pooled
     rows = torch.randint(0, 256, (2, shape[0] * shape[1]), dtype=torch.uint8)
     assert net(rows).shape == (2, 3)
+
+
+def test_ensemble_gives_every_networks_logits_in_training_and_their_mean_probability_after():
+    torch.manual_seed(0)
+    ensemble = DigitEnsemble(3, image_shape=(8, 8), n_classes=4, channels=(4, 8))
+    first, second = (network.features[0].conv.weight for network in ensemble.networks[:2])
+    assert not torch.equal(first, second)  # each network starts from its own weights
+    rows = torch.randint(0, 256, (5, 64), dtype=torch.uint8)
+    assert ensemble.train()(rows).shape == (3, 5, 4)
+    ensemble.eval()
+    members = torch.stack([F.softmax(network(rows), dim=1) for network in ensemble.networks])
+    torch.testing.assert_close(F.softmax(ensemble(rows), dim=1), members.mean(dim=0))

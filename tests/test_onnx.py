@@ -59,6 +59,13 @@ def test_network_with_several_convolutions_per_stage_predicts_alike(small_digits
     assert_same_predictions(clf, X.astype(np.float32))
 
 
+def test_ensemble_of_networks_predicts_alike(small_digits):
+    X, y = small_digits
+    clf = tiny(channels=(4, 8), n_networks=3, max_epochs=3).fit(X, y)
+    assert len(clf.net_.module_.networks) == 3
+    assert_same_predictions(clf, X.astype(np.float32))
+
+
 def test_non_square_rows_predict_alike(small_digits):
     X, y = small_digits
     clf = tiny(image_shape=(4, 16), max_epochs=3).fit(X, y)

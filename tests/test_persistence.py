@@ -804,6 +804,30 @@ def test_network_beyond_the_bounds_is_refused_before_it_is_built(name, value, sa
         load(saved)
 
 
+def test_ensemble_round_trips_and_a_file_with_fewer_networks_is_refused(small_digits, tmp_path):
+    X, y = small_digits
+    ensemble = tiny(n_networks=2, max_epochs=2).fit(X, y)
+    loaded = _round_trip(ensemble, tmp_path)
+    assert len(loaded.net_.module_.networks) == 2
+    assert_array_equal(loaded.predict_proba(X), ensemble.predict_proba(X))
+    path = tmp_path / "model.skd"
+    _rewrite_description(path, lambda d: _params(d).update(n_networks=3))
+    with pytest.raises(ValueError, match="weights do not fit"):
+        load(path)
+    _rewrite_description(path, lambda d: _params(d).update(n_networks=10**6))
+    with pytest.raises(ValueError, match="n_networks"):
+        load(path)
+
+
+def test_an_ensemble_network_scaling_pixels_otherwise_is_refused(small_digits, tmp_path):
+    X, y = small_digits
+    path = tmp_path / "model.skd"
+    tiny(n_networks=2, max_epochs=1).fit(X, y).save(path)
+    _rewrite_tensors(path, lambda tensors: tensors["networks.1.pixel_span"].mul_(2))
+    with pytest.raises(ValueError, match="'networks.1.pixel_low' and 'networks.1.pixel_span'"):
+        load(path)
+
+
 @pytest.mark.parametrize(
     "change, message",
     [
