@@ -429,8 +429,8 @@ def _parser():
         "--preset",
         choices=sorted(PRESETS),
         default="fast",
-        help="hyperparameters to start from: 'fast' (the defaults) or 'accurate' (a deeper "
-        "network with augmentation, about 10x slower; see BENCHMARKS.md) (default: fast)",
+        help="hyperparameters to start from: 'fast' (the defaults) or 'accurate' (two deeper "
+        "networks with augmentation, about 15x slower; see BENCHMARKS.md) (default: fast)",
     )
     model.add_argument(
         "--max-epochs", type=int, metavar="N", help=_default("training epochs", "max_epochs")

@@ -108,10 +108,8 @@ def _convert_classifier(scope, operator, container):
     if len(outputs) > 1:
         # Soft voting, as DigitEnsemble: the log of the networks' mean probabilities.
         probabilities = [graph.node("Softmax", [x], axis=1) for x in outputs]
-        mean = graph.node(
-            "Mul",
-            [graph.node("Sum", probabilities), graph.constant("share", np.float32(1 / len(outputs)))],
-        )
+        share = graph.constant("share", np.float32(1 / len(outputs)))
+        mean = graph.node("Mul", [graph.node("Sum", probabilities), share])
         outputs = [graph.node("Log", [mean])]
     logits = graph.node(
         "Div", [outputs[0], graph.constant("temperature", np.float32(clf.temperature_))]

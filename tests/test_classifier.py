@@ -722,16 +722,20 @@ def test_every_preset_builds_the_network_it_names(name, small_digits):
     X, y = small_digits
     preset = skdigits.PRESETS[name]
     clf = CNNDigitClassifier(**{**preset, "max_epochs": 1}, random_state=0).fit(X, y)
-    convolutions = [m for m in clf.net_.module_.modules() if isinstance(m, torch.nn.Conv2d)]
     defaults = CNNDigitClassifier().get_params()
+    module = clf.net_.module_
+    networks = getattr(module, "networks", [module])
+    assert len(networks) == preset.get("n_networks", defaults["n_networks"])
     channels = preset.get("channels", defaults["channels"])
     convs = preset.get("convs_per_stage", defaults["convs_per_stage"])
     convs = convs if isinstance(convs, tuple) else (convs,) * len(channels)
     stages = [c for c, n in zip(channels, convs, strict=True) for _ in range(n)]
-    assert [conv.out_channels for conv in convolutions] == stages
-    dense = clf.net_.module_.head[1]
-    assert dense.out_features == preset.get("hidden_units", defaults["hidden_units"])
-    assert clf.net_.module_.augment == preset.get("augment", 1.0)  # "auto" on 300 images
+    for network in networks:
+        convolutions = [m for m in network.modules() if isinstance(m, torch.nn.Conv2d)]
+        assert [conv.out_channels for conv in convolutions] == stages
+        dense = network.head[1]
+        assert dense.out_features == preset.get("hidden_units", defaults["hidden_units"])
+        assert network.augment == preset.get("augment", 1.0)  # "auto" on 300 images
     # A preset without validation trains on every image: no held-out loss, no temperature.
     validates = preset.get("validation_fraction", defaults["validation_fraction"]) > 0
     assert ("valid_loss" in clf.history_[-1]) == validates

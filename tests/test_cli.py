@@ -94,6 +94,22 @@ def test_train_convs_per_stage_that_do_not_fit_the_stages_fail_in_one_line(tmp_p
     assert not (tmp_path / "m.skd").exists()
 
 
+def test_train_n_networks_option_trains_an_ensemble(tmp_path):
+    path = tmp_path / "ensemble.skd"
+    main(["train", *TINY, "--quiet", "--n-networks", "2", "--out", str(path)])
+
+    clf = skdigits.load(path)[-1]
+    assert clf.n_networks == 2
+    assert len(clf.net_.module_.networks) == 2
+
+
+def test_train_n_networks_out_of_range_fails_in_one_line(tmp_path, capsys):
+    status = main(["train", *TINY, "--n-networks", "0", "--out", str(tmp_path / "m.skd")])
+
+    assert_one_line_error(capsys, status, "'n_networks' parameter")
+    assert not (tmp_path / "m.skd").exists()
+
+
 def test_train_output_has_no_colour_codes_when_not_a_terminal(trained):
     _, printed = trained
 
@@ -448,6 +464,8 @@ def test_train_preset_accurate_trains_the_accuracy_recipe_and_options_override_i
     assert tuple(clf.channels) == recipe["channels"]
     assert clf.convs_per_stage == recipe["convs_per_stage"]
     assert clf.hidden_units == recipe["hidden_units"]
+    assert clf.n_networks == recipe["n_networks"] == len(clf.net_.module_.networks)
+    assert clf.precision == recipe["precision"]
     assert clf.validation_fraction == recipe["validation_fraction"]
     assert (clf.stem, clf.stem_, clf.augment) == (recipe["stem"], "full", recipe["augment"])
     assert clf.max_epochs == 1 != recipe["max_epochs"]
