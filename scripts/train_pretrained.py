@@ -7,7 +7,8 @@ as a safe model file in the package:
     python scripts/train_pretrained.py                       # MNIST from ../shared/data/mnist
     python scripts/train_pretrained.py --data-home DIR --out skdigits/data/pretrained.skd
 
-Takes about 15 minutes on 2 CPU cores with bfloat16 instructions. The figures it prints go into BENCHMARKS.md.
+Takes about 17 minutes on 2 CPU cores with bfloat16 instructions. The figures it prints go
+into BENCHMARKS.md.
 """
 
 import argparse
