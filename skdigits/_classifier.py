@@ -177,8 +177,8 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
         layers run in bfloat16 (the weights, gradients and loss stay float32), which trains
         deeper networks about 1.3x faster on CPUs with bfloat16 instructions (AVX512-BF16,
         AMX) and on recent GPUs, and markedly slower on other CPUs. "auto" is "bfloat16"
-        where the device has such instructions and "float32" elsewhere. Prediction is always
-        float32.
+        where the device has such instructions and "float32" elsewhere (on CPUs, also with
+        older torch versions such as 2.2, which cannot tell). Prediction is always float32.
     device : str, default="auto"
         Torch device to train and predict on: "cpu", "cuda", "cuda:N", or "auto" for a CUDA
         GPU when one is available.
@@ -1138,7 +1138,7 @@ def _has_bfloat16_instructions(device):
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
     # torch's own check of the CPU's AVX512-BF16 instructions (AMX implies them); private,
-    # so its absence counts as no.
+    # and missing from older torch (2.2), so its absence counts as no.
     check = getattr(torch.cpu, "_is_avx512_bf16_supported", None)
     return device.type == "cpu" and check is not None and bool(check())
 
