@@ -97,6 +97,7 @@ PRESETS = {
         "max_epochs": 14,
         "validation_fraction": 0.0,
         "precision": "auto",
+        "warmup_fraction": 0.3,
     },
 }
 
@@ -124,10 +125,12 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
     channels : tuple of int, default=(16, 16, 64)
         Output channels of each convolutional stage; each stage after the first halves the
         image size, and so does the first when it is strided (see ``stem``).
-    convs_per_stage : int or tuple of int, default=1
+    convs_per_stage : int, tuple of int or "auto", default="auto"
         Convolutions in each stage: one int for every stage, or a tuple with one int per
         stage of ``channels``. The further convolutions of a stage are 3x3, keep its
         channels and come before its pooling: a deeper network, slower to train and predict.
+        "auto" is two in the last stage but one and one in the others: (1, 2, 1) for the
+        default ``channels``, a second 16-channel convolution at 14x14 on MNIST.
     hidden_units : int, default=128
         Width of the dense layer between the convolutional stages and the output.
     dropout : float, default=0.1
@@ -154,6 +157,12 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
         one side may be -1, as in ``numpy.reshape``. Must agree with image-shaped input.
     lr : float, default=5e-3
         Peak learning rate of the one-cycle schedule.
+    warmup_fraction : float, default=0.15
+        Fraction of the training steps over which the one-cycle schedule raises the
+        learning rate to ``lr``; over the rest it anneals it to almost 0 (cosine). With
+        0.3, the default of torch's ``OneCycleLR`` and what skdigits used before this
+        parameter existed (the accuracy preset keeps it), the defaults reached 99% on
+        MNIST about an epoch later.
     weight_decay : float, default=5e-4
         AdamW weight decay.
     label_smoothing : float, default=0.1
@@ -172,13 +181,16 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
         Fraction of the training data held out, stratified, for early stopping. With 0, or
         too little data to give every class a sample on both sides, all data is used for
         training during ``max_epochs`` epochs.
-    precision : {"float32", "bfloat16", "auto"}, default="float32"
+    precision : {"float32", "bfloat16", "auto"}, default="auto"
         Arithmetic of training. "bfloat16" is mixed precision: the convolutions and dense
         layers run in bfloat16 (the weights, gradients and loss stay float32), which trains
-        deeper networks about 1.3x faster on CPUs with bfloat16 instructions (AVX512-BF16,
-        AMX) and on recent GPUs, and markedly slower on other CPUs. "auto" is "bfloat16"
-        where the device has such instructions and "float32" elsewhere (on CPUs, also with
-        older torch versions such as 2.2, which cannot tell). Prediction is always float32.
+        the default network about 1.2x faster and deeper ones up to 2x faster on CPUs with
+        bfloat16 instructions (AVX512-BF16, AMX) and on recent GPUs, and markedly slower on
+        other CPUs. "auto" is "bfloat16" where the device has such instructions and
+        "float32" elsewhere (on CPUs, also with older torch versions such as 2.2, which
+        cannot tell): the same seed can then train to slightly different weights on
+        different machines, with the same accuracy within the spread of seeds. Prediction
+        is always float32.
     device : str, default="auto"
         Torch device to train and predict on: "cpu", "cuda", "cuda:N", or "auto" for a CUDA
         GPU when one is available.
@@ -264,7 +276,12 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
 
     _parameter_constraints: dict = {
         "channels": [tuple, list],
-        "convs_per_stage": [Interval(Integral, 1, None, closed="left"), tuple, list],
+        "convs_per_stage": [
+            Interval(Integral, 1, None, closed="left"),
+            tuple,
+            list,
+            StrOptions({"auto"}),
+        ],
         "hidden_units": [Interval(Integral, 1, MAX_HIDDEN_UNITS, closed="both")],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "n_networks": [Interval(Integral, 1, MAX_NETWORKS, closed="both")],
@@ -272,6 +289,7 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
         "stem": [StrOptions({"auto", "strided", "full"})],
         "image_shape": [tuple, list, None],
         "lr": [Interval(Real, 0, None, closed="neither")],
+        "warmup_fraction": [Interval(Real, 0, 1, closed="neither")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "label_smoothing": [Interval(Real, 0, 1, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
@@ -293,7 +311,7 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
         self,
         *,
         channels=(16, 16, 64),
-        convs_per_stage=1,
+        convs_per_stage="auto",
         hidden_units=128,
         dropout=0.1,
         n_networks=1,
@@ -301,13 +319,14 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
         stem="auto",
         image_shape=None,
         lr=5e-3,
+        warmup_fraction=0.15,
         weight_decay=5e-4,
         label_smoothing=0.1,
         batch_size="auto",
         max_epochs="auto",
         patience="auto",
         validation_fraction=0.1,
-        precision="float32",
+        precision="auto",
         device="auto",
         random_state=None,
         verbose=0,
@@ -326,6 +345,7 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
         self.stem = stem
         self.image_shape = image_shape
         self.lr = lr
+        self.warmup_fraction = warmup_fraction
         self.weight_decay = weight_decay
         self.label_smoothing = label_smoothing
         self.batch_size = batch_size
@@ -706,6 +726,7 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
             policy=torch.optim.lr_scheduler.OneCycleLR,
             max_lr=self.lr,
             total_steps=epochs * steps_per_epoch,
+            pct_start=self.warmup_fraction,
             step_every="batch",
         )
         callbacks = [("lr_schedule", schedule)]
@@ -881,13 +902,15 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
         checks = {
             "channels": (is_list, "a list of ints"),
             "convs_per_stage": (
-                lambda value: is_list(value) or isinstance(value, int),
-                "an int or a list of ints",
+                lambda value: is_list(value) or isinstance(value, int) or value == "auto",
+                "'auto', an int or a list of ints",
             ),
             "image_shape": (lambda value: value is None or is_list(value), "null or a list"),
         }
         stored = field(state, "params", is_dict, "an object")
-        clf = cls(**params_from_state(cls, stored, checks))
+        # Files written before these parameters existed were trained as their value here
+        # describes, not as today's defaults would.
+        clf = cls(**{**_LEGACY_PARAMS, **params_from_state(cls, stored, checks)})
         clf._validate_params()
         checked("channels", check_channels, clf.channels)
         checked(
@@ -986,6 +1009,10 @@ def _require(is_valid, expected, convert=None):
 
     return read
 
+
+# The values of parameters added after skdigits 0.1 before they existed, for model files
+# that don't store them: their network and training were what these values describe.
+_LEGACY_PARAMS = {"convs_per_stage": 1, "precision": "float32", "warmup_fraction": 0.3}
 
 # The fitted attributes besides the network, in one place: how each is written as JSON, and
 # how it is read back (checked, then converted to the type the classifier keeps).

@@ -22,6 +22,7 @@ from skorch.callbacks import Callback
 
 import skdigits
 from skdigits import CNNDigitClassifier, ImageTransformer
+from skdigits._networks import check_convs_per_stage
 
 
 @pytest.fixture(scope="module")
@@ -306,6 +307,9 @@ def test_images_of_other_channel_counts_than_1_3_4_are_rejected(small_digits):
         ({"precision": "float16"}, "'precision' parameter"),
         ({"image_shape": (1, 2048)}, "exceeds the 1024 pixels"),
         ({"lr": 0}, "'lr' parameter"),
+        ({"warmup_fraction": 0}, "'warmup_fraction' parameter"),
+        ({"warmup_fraction": 1}, "'warmup_fraction' parameter"),
+        ({"convs_per_stage": "deep"}, "'convs_per_stage' parameter"),
         ({"validation_fraction": 1.0}, "'validation_fraction' parameter"),
         ({"device": "gpu"}, "not a torch device"),
         ({"image_shape": (8,)}, "image_shape must be two"),
@@ -730,8 +734,9 @@ def test_every_preset_builds_the_network_it_names(name, small_digits):
     networks = getattr(module, "networks", [module])
     assert len(networks) == preset.get("n_networks", defaults["n_networks"])
     channels = preset.get("channels", defaults["channels"])
-    convs = preset.get("convs_per_stage", defaults["convs_per_stage"])
-    convs = convs if isinstance(convs, tuple) else (convs,) * len(channels)
+    convs = check_convs_per_stage(
+        preset.get("convs_per_stage", defaults["convs_per_stage"]), len(channels)
+    )
     stages = [c for c, n in zip(channels, convs, strict=True) for _ in range(n)]
     for network in networks:
         convolutions = [m for m in network.modules() if isinstance(m, torch.nn.Conv2d)]
@@ -743,3 +748,17 @@ def test_every_preset_builds_the_network_it_names(name, small_digits):
     validates = preset.get("validation_fraction", defaults["validation_fraction"]) > 0
     assert ("valid_loss" in clf.history_[-1]) == validates
     assert (clf.temperature_ != 1.0) == validates
+
+
+@pytest.mark.parametrize("fraction", [0.15, 0.5])
+def test_warmup_fraction_is_the_share_of_steps_before_the_peak_learning_rate(
+    fraction, small_digits
+):
+    X, y = small_digits
+    clf = tiny(warmup_fraction=fraction, max_epochs=4, lr=1e-2).fit(X, y)
+    batches = [batch for epoch in clf.history_ for batch in epoch["batches"]]
+    rates = [batch["event_lr"] for batch in batches if "event_lr" in batch]  # training ones
+    peak = int(np.argmax(rates))
+    assert abs(peak - fraction * (len(rates) - 1)) <= 1
+    assert rates[peak] == pytest.approx(1e-2)
+    assert rates[0] < rates[peak] / 10 and rates[-1] < rates[peak] / 1000

@@ -59,20 +59,26 @@ def test_further_convolutions_keep_the_stage_channels_and_come_before_its_poolin
     assert net.eval()(rows).shape == (2, 3)
 
 
-def test_one_conv_per_stage_builds_the_network_of_before():
-    one = DigitCNN((28, 28), n_classes=3, channels=(4, 8), convs_per_stage=1)
-    default = DigitCNN((28, 28), n_classes=3, channels=(4, 8))
-    assert {k: v.shape for k, v in one.state_dict().items()} == {
-        k: v.shape for k, v in default.state_dict().items()
-    }
-    assert DigitCNN((28, 28), 3, channels=(4, 8), convs_per_stage=2).state_dict().keys() == (
-        DigitCNN((28, 28), 3, channels=(4, 8), convs_per_stage=(2, 2)).state_dict().keys()
+def _shapes(net):
+    return {name: tensor.shape for name, tensor in net.state_dict().items()}
+
+
+def test_an_int_applies_to_every_stage_and_auto_deepens_the_last_stage_but_one():
+    def net(convs, channels=(4, 8, 16)):
+        return DigitCNN((28, 28), n_classes=3, channels=channels, convs_per_stage=convs)
+
+    assert _shapes(net(2)) == _shapes(net((2, 2, 2)))
+    assert _shapes(net("auto")) == _shapes(net((1, 2, 1))) != _shapes(net(1))
+    assert _shapes(net("auto", (4, 8))) == _shapes(net((2, 1), (4, 8)))
+    assert _shapes(net("auto", (4,))) == _shapes(net(2, (4,)))
+    assert _shapes(DigitCNN((28, 28), 3)) == _shapes(
+        DigitCNN((28, 28), 3, channels=(16, 16, 64), convs_per_stage=(1, 2, 1))
     )
 
 
-@pytest.mark.parametrize("convs", [(1,), (1, 2, 3), 0, (1, 9), (1, "2"), 2.5])
+@pytest.mark.parametrize("convs", [(1,), (1, 2, 3), 0, (1, 9), (1, "2"), 2.5, "deep", "AUTO"])
 def test_convs_per_stage_that_do_not_fit_the_stages_are_an_error(convs):
-    with pytest.raises(ValueError, match="convs_per_stage must be an int or a tuple of one int"):
+    with pytest.raises(ValueError, match="convs_per_stage must be 'auto', an int or a tuple"):
         DigitCNN((8, 8), n_classes=3, channels=(4, 8), convs_per_stage=convs)
 
 
