@@ -184,7 +184,7 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
     precision : {"float32", "bfloat16", "auto"}, default="auto"
         Arithmetic of training. "bfloat16" is mixed precision: the convolutions and dense
         layers run in bfloat16 (the weights, gradients and loss stay float32), which trains
-        the default network about 1.2x faster and deeper ones up to 2x faster on CPUs with
+        the default network about 1.2-1.4x faster and deeper ones up to 2x faster on CPUs with
         bfloat16 instructions (AVX512-BF16, AMX) and on recent GPUs, and markedly slower on
         other CPUs. "auto" is "bfloat16" where the device has such instructions and
         "float32" elsewhere (on CPUs, also with older torch versions such as 2.2, which

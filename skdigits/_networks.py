@@ -28,10 +28,10 @@ MAX_CONVS_PER_STAGE = 8
 MAX_HIDDEN_UNITS = 16384
 MAX_NETWORKS = 16
 # convs_per_stage="auto": a second convolution in the last stage but one (the 14x14 stage of
-# 16 channels on MNIST), which costs about a tenth of the training time. With the shorter
-# warm-up below it raised the defaults from 99.46% to 99.54% on MNIST over four seeds; a
-# second convolution in the last stage instead gained as much but cost 1.5x the training
-# time and 2x the prediction time (BENCHMARKS.md).
+# 16 channels on MNIST), which makes a training step about 1.3x as long. With the classifier's
+# shorter warm-up (warmup_fraction) it raised the defaults from 99.46% to 99.54% on MNIST over
+# four seeds; a second convolution in the last stage instead gained as much but cost 1.5x
+# the training time and 2x the prediction time (BENCHMARKS.md).
 AUTO_DEEPENED_STAGE = -2
 
 
@@ -73,10 +73,8 @@ def check_convs_per_stage(convs_per_stage, n_stages):
     """
     try:
         if isinstance(convs_per_stage, str) and convs_per_stage == "auto":
-            convs = [1] * n_stages
-            if convs:
-                convs[max(n_stages + AUTO_DEEPENED_STAGE, 0)] = 2
-            convs = tuple(convs)
+            deepened = max(n_stages + AUTO_DEEPENED_STAGE, 0)
+            convs = tuple(2 if stage == deepened else 1 for stage in range(n_stages))
         elif not isinstance(convs_per_stage, (tuple, list)):
             convs = (operator.index(convs_per_stage),) * n_stages
         elif len(convs_per_stage) == n_stages:  # checked first: a file's list may be huge
