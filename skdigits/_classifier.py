@@ -143,9 +143,10 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
         average). Training and prediction take about ``n_networks`` times as long.
     augment : float or "auto", default="auto"
         Strength of random affine augmentation during training (rotation up to 12 degrees,
-        scaling and shifts up to 10% at ``augment=1``); 0 turns it off. "auto" is 1 below
-        10,000 training images, where augmentation makes up for the missing data; above,
-        0.5 on images of 20 pixels a side or more and 0 on smaller ones.
+        scaling and shifts up to 10% at ``augment=1``; what moves in from outside the frame
+        is the image's background); 0 turns it off. "auto" is 1 below 10,000 training
+        images, where augmentation makes up for the missing data; above, 0.5 on images of
+        20 pixels a side or more and 0 on smaller ones.
     stem : {"auto", "strided", "full"}, default="auto"
         First convolution: "strided" is a 4x4 convolution of stride 2, which halves the image
         size at once, so the next stage works on a quarter of the pixels; "full" is a 3x3
