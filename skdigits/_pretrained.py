@@ -15,7 +15,7 @@ def load_pretrained(device="cpu"):
     ensemble of two networks of the accuracy preset (with a tenth held out for early
     stopping and calibration) for 24 epochs and random affine augmentation (rotation,
     scaling, shifts) for robustness to real handwriting, seed 0, by
-    ``scripts/train_pretrained.py``. Its accuracy on the 10,000 MNIST test images is 99.72%
+    ``scripts/train_pretrained.py``. Its accuracy on the 10,000 MNIST test images is 99.71%
     (see BENCHMARKS.md, which also gives its accuracy on scans of digits and numbers). It
     predicts image files, PIL images and arrays of any size, dark ink on light paper or
     light on dark.
