@@ -698,7 +698,9 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
             lr=self.lr,
             max_epochs=max_epochs,
             iterator_train=BatchIterator,
+            iterator_train__device=device,
             iterator_valid=BatchIterator,
+            iterator_valid__device=device,
             # Batches of a few hundred images keep activations in the CPU caches when
             # predicting; larger ones run markedly slower.
             iterator_valid__batch_size=256,

@@ -1,8 +1,20 @@
 """Training plumbing the classifier hands to skorch."""
 
+import weakref
+
 import numpy as np
 import torch
 from skorch import NeuralNetClassifier
+
+#: A dataset is copied whole to a GPU when it takes at most this fraction of the memory free
+#: there; a larger one is copied one batch at a time.
+MAX_DEVICE_FRACTION = 0.25
+
+# The GPU copies of datasets, kept while skorch holds the dataset: each epoch then indexes
+# memory on the GPU instead of copying every batch from the host. The training data's copy
+# goes with the end of fit, the images to predict with the end of predict; the validation
+# images (a tenth of the data by default) stay while the fitted net keeps its split.
+_ON_DEVICE = weakref.WeakKeyDictionary()
 
 
 class BatchIterator:
@@ -13,6 +25,10 @@ class BatchIterator:
     Python loop costs more than the network. Batches keep the dtype of the data, so uint8
     images are converted to float32 inside the network, one batch at a time.
 
+    On a CUDA device the whole dataset is copied to the GPU once (when it takes at most
+    ``MAX_DEVICE_FRACTION`` of the free GPU memory) and each batch is gathered there: no
+    copy from the host per batch.
+
     Parameters
     ----------
     dataset : skorch.dataset.Dataset
@@ -21,12 +37,15 @@ class BatchIterator:
         Number of samples per batch; the last batch may be smaller.
     shuffle : bool, default=False
         Visit the samples in a new random order each pass, drawn from torch's random state.
+    device : str or torch.device, default="cpu"
+        The device the network runs on; "cuda" keeps the data on the GPU (see above).
     """
 
-    def __init__(self, dataset, batch_size, shuffle=False):
+    def __init__(self, dataset, batch_size, shuffle=False, device="cpu"):
         self.dataset = dataset
         self.batch_size = batch_size
         self.shuffle = shuffle
+        self.device = device
 
     def __len__(self):
         return len(self._starts())
@@ -42,7 +61,38 @@ class BatchIterator:
             del starts[-1]
         return starts
 
+    def _on_device(self):
+        """Return the dataset's ``(X, y)`` as tensors on the GPU, or None to copy per batch."""
+        device = torch.device(self.device)
+        if device.type != "cuda":
+            return None
+        if self.dataset in _ON_DEVICE:
+            return _ON_DEVICE[self.dataset]
+        X, y = self.dataset.X, self.dataset.y
+        arrays = dict(X) if isinstance(X, dict) else {None: X}
+        nbytes = sum(a.nbytes for a in arrays.values()) + (0 if y is None else y.nbytes)
+        free, _ = torch.cuda.mem_get_info(device)
+        if nbytes > MAX_DEVICE_FRACTION * free:
+            return None
+
+        def to_device(array):
+            # torch warns on read-only arrays (memmaps, a DataFrame's values) even when it
+            # copies them to the GPU: those are copied to writable memory first.
+            return torch.as_tensor(np.require(array, requirements="W"), device=device)
+
+        tensors = {k: to_device(a) for k, a in arrays.items()}
+        on_device = (
+            tensors if isinstance(X, dict) else tensors[None],
+            None if y is None else to_device(y),
+        )
+        _ON_DEVICE[self.dataset] = on_device
+        return on_device
+
     def __iter__(self):
+        on_device = self._on_device()
+        if on_device is not None:
+            yield from self._iter_on_device(*on_device)
+            return
         X, y = self.dataset.X, self.dataset.y
         n = len(self.dataset)
         order = torch.randperm(n).numpy() if self.shuffle else np.arange(n)
@@ -57,6 +107,22 @@ class BatchIterator:
             else:
                 Xb = torch.from_numpy(X[rows])
             yb = torch.from_numpy(y[rows]) if y is not None else torch.zeros(len(rows))
+            yield Xb, yb
+
+    def _iter_on_device(self, X, y):
+        """Yield the batches gathered from ``X`` and ``y``, tensors on the GPU."""
+        n = len(self.dataset)
+        order = torch.randperm(n).numpy() if self.shuffle else np.arange(n)
+        starts = self._starts()
+        bounds = list(zip(starts, starts[1:] + [n], strict=True))
+        # The same batches as on the CPU (same random order, rows sorted within each batch),
+        # the indices sent to the GPU once per pass.
+        order = np.concatenate([np.sort(order[start:stop]) for start, stop in bounds])
+        order = torch.from_numpy(order).to(self.device)
+        for start, stop in bounds:
+            rows = order[start:stop]
+            Xb = {k: v[rows] for k, v in X.items()} if isinstance(X, dict) else X[rows]
+            yb = y[rows] if y is not None else torch.zeros(len(rows), device=rows.device)
             yield Xb, yb
 
 

@@ -1,5 +1,7 @@
 """Shared fixtures: scikit-learn's bundled 8x8 digits and tiny, fast classifiers."""
 
+import os
+
 import pytest
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
@@ -36,7 +38,8 @@ def tiny(**params):
         convs_per_stage=1,
         max_epochs=3,
         batch_size=64,
-        device="cpu",
+        # SKDIGITS_TEST_DEVICE=cuda runs the tests' networks on a GPU.
+        device=os.environ.get("SKDIGITS_TEST_DEVICE", "cpu"),
         random_state=0,
     )
     return CNNDigitClassifier(**{**defaults, **params})

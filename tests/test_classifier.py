@@ -572,7 +572,8 @@ def test_n_networks_trains_an_ensemble_that_predicts_its_networks_mean_probabili
     small_digits,
 ):
     X, y = small_digits
-    clf = tiny(n_networks=3, max_epochs=4).fit(X, y)
+    # On the CPU: the test runs the networks on CPU tensors.
+    clf = tiny(n_networks=3, max_epochs=4, device="cpu").fit(X, y)
     networks = clf.net_.module_.networks
     assert len(networks) == 3
     first, second = (network.features[0].conv.weight for network in networks[:2])
@@ -588,7 +589,7 @@ def test_n_networks_trains_an_ensemble_that_predicts_its_networks_mean_probabili
 
 def test_an_ensembles_loss_is_the_mean_of_its_networks_losses(small_digits):
     X, y = small_digits
-    net = tiny(n_networks=2, max_epochs=1).fit(X, y).net_
+    net = tiny(n_networks=2, max_epochs=1, device="cpu").fit(X, y).net_  # CPU tensors below
     y_pred, y_true = torch.randn(2, 6, 5), torch.tensor([0, 1, 2, 3, 4, 0])
     weights = {"X": torch.zeros(6, 64), "sample_weight": torch.linspace(0.5, 1.5, 6)}
     for X_batch in (None, weights):

@@ -1,6 +1,7 @@
 """Safe model files: round trips, what a loaded model keeps, and every way a file can be bad."""
 
 import copy
+import functools
 import hashlib
 import json
 import os
@@ -14,7 +15,7 @@ import pandas as pd
 import pytest
 import safetensors.torch
 import torch
-from conftest import tiny
+from conftest import tiny as _tiny
 from numpy.testing import assert_allclose, assert_array_equal
 from safetensors import safe_open
 from sklearn.datasets import load_digits
@@ -39,6 +40,12 @@ MODEL_FILES = Path(__file__).parent / "data" / "model_files"
 # A stdlib module nothing here imports: finding it in sys.modules after a load would mean the
 # loader imported a name taken from the file.
 PROBE_MODULE = "this"
+
+
+# Models load onto the CPU, and these tests compare them bit for bit with the models they
+# were saved from: those train on the CPU too, even where SKDIGITS_TEST_DEVICE names a GPU
+# (test_model_trained_on_gpu_loads_on_cpu asks for one).
+tiny = functools.partial(_tiny, device="cpu")
 
 
 @pytest.fixture(scope="module")

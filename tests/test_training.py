@@ -1,0 +1,93 @@
+"""The batch iterator: batches gathered on the host, or on a GPU from one copy of the data."""
+
+import numpy as np
+import pytest
+import torch
+from conftest import tiny
+from numpy.testing import assert_array_equal
+from skorch.dataset import Dataset
+
+from skdigits._training import BatchIterator
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+def _batches(iterator, seed=0):
+    torch.manual_seed(seed)
+    return [
+        ({k: v.cpu() for k, v in X.items()} if isinstance(X, dict) else X.cpu(), y.cpu())
+        for X, y in iterator
+    ]
+
+
+def _data(n=101):
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 256, size=(n, 1, 4, 4), dtype=np.uint8)
+    y = rng.integers(0, 10, size=n)
+    return X, y
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_batches_gathered_on_the_device_are_those_gathered_on_the_host(shuffle, weighted):
+    X, y = _data()
+    if weighted:
+        X = {"X": X, "sample_weight": np.linspace(0.5, 1.5, len(y), dtype=np.float32)}
+    iterator = BatchIterator(Dataset(X, y), batch_size=20, shuffle=shuffle)
+    on_host = _batches(iterator)
+    # The same gathering from tensors, as it runs on a GPU (here on the CPU).
+    tensors = {k: torch.from_numpy(v) for k, v in X.items()} if weighted else torch.from_numpy(X)
+    torch.manual_seed(0)
+    on_device = list(iterator._iter_on_device(tensors, torch.from_numpy(y)))
+    assert len(on_device) == len(on_host) == len(iterator)
+    for (Xh, yh), (Xd, yd) in zip(on_host, on_device, strict=True):
+        assert_array_equal(yd, yh)
+        if weighted:
+            assert Xd.keys() == Xh.keys()
+            for name in Xh:
+                assert_array_equal(Xd[name], Xh[name])
+        else:
+            assert_array_equal(Xd, Xh)
+
+
+def test_on_the_cpu_batches_come_from_the_host_arrays():
+    X, y = _data()
+    iterator = BatchIterator(Dataset(X, y), batch_size=32, device="cpu")
+    assert iterator._on_device() is None
+    (Xb, yb), *_ = iterator
+    assert_array_equal(Xb, X[:32])
+    assert_array_equal(yb, y[:32])
+
+
+@needs_cuda
+def test_on_a_gpu_the_data_is_copied_once_and_batches_stay_there():
+    X, y = _data()
+    dataset = Dataset(X, y)
+    first = BatchIterator(dataset, batch_size=32, shuffle=True, device="cuda")
+    batches = list(first)
+    assert all(Xb.is_cuda and yb.is_cuda for Xb, yb in batches)
+    # A second pass (the next epoch's iterator) reuses the copy made by the first.
+    second = BatchIterator(dataset, batch_size=32, shuffle=True, device="cuda")
+    assert second._on_device()[0] is first._on_device()[0]
+    gathered = torch.cat([Xb for Xb, _ in batches]).cpu().numpy()
+    assert_array_equal(np.sort(gathered, axis=0), np.sort(X, axis=0))
+
+
+@needs_cuda
+def test_on_a_gpu_data_too_large_for_its_free_memory_is_copied_per_batch(monkeypatch):
+    monkeypatch.setattr("skdigits._training.MAX_DEVICE_FRACTION", 0.0)
+    X, y = _data()
+    iterator = BatchIterator(Dataset(X, y), batch_size=32, device="cuda")
+    assert iterator._on_device() is None
+    assert not next(iter(iterator))[0].is_cuda
+
+
+@needs_cuda
+def test_fit_on_a_gpu_learns_like_on_the_cpu(digits_split):
+    X_train, X_test, y_train, y_test = digits_split
+    scores = [
+        tiny(device=device, max_epochs=5).fit(X_train, y_train).score(X_test, y_test)
+        for device in ("cpu", "cuda")
+    ]
+    assert scores[1] > 0.8
+    assert abs(scores[1] - scores[0]) < 0.05
