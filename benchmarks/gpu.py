@@ -84,6 +84,31 @@ def seconds(value):
     return "not reached" if value is None else f"{value:.2f} s"
 
 
+def mean_std(values, unit, scale=1.0):
+    """Return "mean +- std" of ``values``, or say that some run never reached its target."""
+    if any(v is None for v in values):
+        return "not reached on every seed"
+    values = np.array(values, dtype=float) * scale
+    return f"{values.mean():.2f} +- {values.std():.2f}{unit}"
+
+
+def print_summary(results):
+    """Print each model's mean and standard deviation over its seeds."""
+    print("\n| model | seeds | test accuracy | fit time | time to 99.0% | time to 99.5% |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for name in dict.fromkeys(r["model"] for r in results):
+        runs = [r for r in results if r["model"] == name]
+        print(
+            f"| {name} | {', '.join(str(r['seed']) for r in runs)} | "
+            f"{mean_std([r['test_accuracy'] for r in runs], '%', scale=100)} | "
+            + " | ".join(
+                mean_std([r[key] for r in runs], " s")
+                for key in ("fit_time", "time_to_99", "time_to_99.5")
+            )
+            + " |"
+        )
+
+
 def main():
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -146,6 +171,7 @@ def main():
             f"| {r['model']} | {r['seed']} | {r['epochs']} | {100 * r['test_accuracy']:.2f}% | "
             f"{fit} | {seconds(r['time_to_99'])} | {seconds(r['time_to_99.5'])} |"
         )
+    print_summary(results)
     if options.json:
         options.json.write_text(json.dumps(results, indent=2))
 
