@@ -88,18 +88,22 @@ class BatchIterator:
         _ON_DEVICE[self.dataset] = on_device
         return on_device
 
+    def _batch_rows(self):
+        """Return the rows of each batch of one pass, in a new random order if shuffling."""
+        n = len(self.dataset)
+        order = torch.randperm(n).numpy() if self.shuffle else np.arange(n)
+        starts = self._starts()
+        stops = starts[1:] + [n] if starts else []
+        # Sorted rows read memory in order; the order within a batch doesn't matter.
+        return [np.sort(order[start:stop]) for start, stop in zip(starts, stops, strict=True)]
+
     def __iter__(self):
         on_device = self._on_device()
         if on_device is not None:
             yield from self._iter_on_device(*on_device)
             return
         X, y = self.dataset.X, self.dataset.y
-        n = len(self.dataset)
-        order = torch.randperm(n).numpy() if self.shuffle else np.arange(n)
-        starts = self._starts()
-        for start, stop in zip(starts, starts[1:] + [n], strict=True):
-            # Sorted rows read memory in order; the order within a batch doesn't matter.
-            rows = np.sort(order[start:stop])
+        for rows in self._batch_rows():
             # Indexing copies, so read-only inputs (memmaps) give writable tensors. A dict
             # holds the images and their loss weights (see DigitNet).
             if isinstance(X, dict):
@@ -110,19 +114,15 @@ class BatchIterator:
             yield Xb, yb
 
     def _iter_on_device(self, X, y):
-        """Yield the batches gathered from ``X`` and ``y``, tensors on the GPU."""
-        n = len(self.dataset)
-        order = torch.randperm(n).numpy() if self.shuffle else np.arange(n)
-        starts = self._starts()
-        bounds = list(zip(starts, starts[1:] + [n], strict=True))
-        # The same batches as on the CPU (same random order, rows sorted within each batch),
-        # the indices sent to the GPU once per pass.
-        order = np.concatenate([np.sort(order[start:stop]) for start, stop in bounds])
-        order = torch.from_numpy(order).to(self.device)
-        for start, stop in bounds:
-            rows = order[start:stop]
-            Xb = {k: v[rows] for k, v in X.items()} if isinstance(X, dict) else X[rows]
-            yb = y[rows] if y is not None else torch.zeros(len(rows), device=rows.device)
+        """Yield the batches gathered from tensors ``X`` and ``y`` on their device."""
+        batches = self._batch_rows()
+        if not batches:
+            return
+        # The same batches as from the host arrays; their rows sent to the device at once.
+        rows = torch.from_numpy(np.concatenate(batches)).to(self.device)
+        for rows_b in rows.split([len(b) for b in batches]):
+            Xb = {k: v[rows_b] for k, v in X.items()} if isinstance(X, dict) else X[rows_b]
+            yb = y[rows_b] if y is not None else torch.zeros(len(rows_b), device=rows_b.device)
             yield Xb, yb
 
 

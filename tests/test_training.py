@@ -27,10 +27,11 @@ def _data(n=101):
     return X, y
 
 
+@pytest.mark.parametrize("n", [101, 1, 0])
 @pytest.mark.parametrize("shuffle", [False, True])
 @pytest.mark.parametrize("weighted", [False, True])
-def test_batches_gathered_on_the_device_are_those_gathered_on_the_host(shuffle, weighted):
-    X, y = _data()
+def test_batches_gathered_on_the_device_are_those_gathered_on_the_host(shuffle, weighted, n):
+    X, y = _data(n)
     if weighted:
         X = {"X": X, "sample_weight": np.linspace(0.5, 1.5, len(y), dtype=np.float32)}
     iterator = BatchIterator(Dataset(X, y), batch_size=20, shuffle=shuffle)
