@@ -67,6 +67,26 @@ class TutorialCNN(nn.Module):
         return self.layers(X)
 
 
+def tutorial_net(device="cpu", max_epochs=10, **kwargs):
+    """Return the tutorial CNN in plain skorch, trained as the tutorial does (Adam, 1e-3, 128)."""
+    return NeuralNetClassifier(
+        TutorialCNN,
+        criterion=nn.CrossEntropyLoss,
+        optimizer=torch.optim.Adam,
+        lr=1e-3,
+        batch_size=128,
+        max_epochs=max_epochs,
+        iterator_train__shuffle=True,
+        device=device,
+        **kwargs,
+    )
+
+
+def as_tutorial(X):
+    """Return images as the tutorial takes them: float32 0..1, shape (n, 1, 28, 28)."""
+    return (X / np.float32(255)).reshape(-1, 1, 28, 28)
+
+
 class TestAccuracyClock(Callback):
     """Record test accuracy and training time (without this measurement) after each epoch."""
 
@@ -90,19 +110,8 @@ def build(name, X_test, y_test, params, seed):
     clock = TestAccuracyClock(None, y_test)
     if name == "baseline":
         # The tutorial scales all images to float32 0..1 up front, as (n, 1, 28, 28).
-        clock.X_test = (X_test / np.float32(255)).reshape(-1, 1, 28, 28)
-        net = NeuralNetClassifier(
-            TutorialCNN,
-            criterion=nn.CrossEntropyLoss,
-            optimizer=torch.optim.Adam,
-            lr=1e-3,
-            batch_size=128,
-            max_epochs=10,
-            iterator_train__shuffle=True,
-            callbacks=[clock],
-            device="cpu",
-        )
-        return net, clock.X_test, clock
+        clock.X_test = as_tutorial(X_test)
+        return tutorial_net(callbacks=[clock]), clock.X_test, clock
     clock.X_test = X_test
     preset = PRESETS["accurate"] if name == "accurate" else {}
     clf = CNNDigitClassifier(random_state=seed, callbacks=[clock], **{**preset, **params})
@@ -116,9 +125,7 @@ def run_one(name, data_home, n_train, params, seed):
     X_test, y_test = load_mnist("test", data_home=data_home)
     X_train, y_train = X_train[:n_train], y_train[:n_train]
     estimator, X_test_in, clock = build(name, X_test, y_test, params, seed)
-    X_train_in = (
-        (X_train / np.float32(255)).reshape(-1, 1, 28, 28) if name == "baseline" else X_train
-    )
+    X_train_in = as_tutorial(X_train) if name == "baseline" else X_train
     begin = time.perf_counter()
     estimator.fit(X_train_in, y_train)
     fit_time = time.perf_counter() - begin - clock.measuring_

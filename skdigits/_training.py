@@ -17,6 +17,18 @@ MAX_DEVICE_FRACTION = 0.25
 _ON_DEVICE = weakref.WeakKeyDictionary()
 
 
+def _map_arrays(X, function):
+    """Apply ``function`` to ``X``, or to each of its arrays when it is a dict of them.
+
+    A dict holds the images and their loss weights (see DigitNet).
+    """
+    return (
+        {name: function(array) for name, array in X.items()}
+        if isinstance(X, dict)
+        else function(X)
+    )
+
+
 class BatchIterator:
     """Yield ``(X, y)`` batches by indexing whole arrays, one copy per batch.
 
@@ -69,8 +81,8 @@ class BatchIterator:
         if self.dataset in _ON_DEVICE:
             return _ON_DEVICE[self.dataset]
         X, y = self.dataset.X, self.dataset.y
-        arrays = dict(X) if isinstance(X, dict) else {None: X}
-        nbytes = sum(a.nbytes for a in arrays.values()) + (0 if y is None else y.nbytes)
+        arrays = list(X.values()) if isinstance(X, dict) else [X]
+        nbytes = sum(a.nbytes for a in arrays) + (0 if y is None else y.nbytes)
         free, _ = torch.cuda.mem_get_info(device)
         if nbytes > MAX_DEVICE_FRACTION * free:
             return None
@@ -80,11 +92,7 @@ class BatchIterator:
             # copies them to the GPU: those are copied to writable memory first.
             return torch.as_tensor(np.require(array, requirements="W"), device=device)
 
-        tensors = {k: to_device(a) for k, a in arrays.items()}
-        on_device = (
-            tensors if isinstance(X, dict) else tensors[None],
-            None if y is None else to_device(y),
-        )
+        on_device = (_map_arrays(X, to_device), None if y is None else to_device(y))
         _ON_DEVICE[self.dataset] = on_device
         return on_device
 
@@ -104,12 +112,8 @@ class BatchIterator:
             return
         X, y = self.dataset.X, self.dataset.y
         for rows in self._batch_rows():
-            # Indexing copies, so read-only inputs (memmaps) give writable tensors. A dict
-            # holds the images and their loss weights (see DigitNet).
-            if isinstance(X, dict):
-                Xb = {name: torch.from_numpy(array[rows]) for name, array in X.items()}
-            else:
-                Xb = torch.from_numpy(X[rows])
+            # Indexing copies, so read-only inputs (memmaps) give writable tensors.
+            Xb = _map_arrays(X, lambda array, rows=rows: torch.from_numpy(array[rows]))
             yb = torch.from_numpy(y[rows]) if y is not None else torch.zeros(len(rows))
             yield Xb, yb
 
@@ -121,7 +125,7 @@ class BatchIterator:
         # The same batches as from the host arrays; their rows sent to the device at once.
         rows = torch.from_numpy(np.concatenate(batches)).to(self.device)
         for rows_b in rows.split([len(b) for b in batches]):
-            Xb = {k: v[rows_b] for k, v in X.items()} if isinstance(X, dict) else X[rows_b]
+            Xb = _map_arrays(X, lambda tensor, rows=rows_b: tensor[rows])
             yb = y[rows_b] if y is not None else torch.zeros(len(rows_b), device=rows_b.device)
             yield Xb, yb
 
