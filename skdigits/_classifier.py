@@ -54,7 +54,7 @@ from ._state import (
     to_plain,
 )
 from ._threads import torch_threads
-from ._training import BatchIterator, DigitNet
+from ._training import AdamW, BatchIterator, DigitNet
 
 # "auto" training settings for small datasets (see CNNDigitClassifier._schedule).
 # Small datasets train for at least this many optimizer steps: on 16x16 scans of 1,600 and
@@ -694,7 +694,7 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
             criterion__label_smoothing=self.label_smoothing,
             # DigitNet weighs each image's loss, then averages.
             criterion__reduction="none",
-            optimizer=torch.optim.AdamW,
+            optimizer=AdamW,
             lr=self.lr,
             max_epochs=max_epochs,
             iterator_train=BatchIterator,

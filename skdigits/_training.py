@@ -1,5 +1,6 @@
 """Training plumbing the classifier hands to skorch."""
 
+import warnings
 import weakref
 
 import numpy as np
@@ -88,11 +89,14 @@ class BatchIterator:
             return None
 
         def to_device(array):
-            # torch warns on read-only arrays (memmaps, a DataFrame's values) even when it
-            # copies them to the GPU: those are copied to writable memory first.
-            return torch.as_tensor(np.require(array, requirements="W"), device=device)
+            return torch.as_tensor(array, device=device)
 
-        on_device = (_map_arrays(X, to_device), None if y is None else to_device(y))
+        with warnings.catch_warnings():
+            # torch warns that it cannot write to read-only arrays (memmaps, a DataFrame's
+            # values) even when it only copies them to the GPU. A writable copy on the host
+            # first would hold the whole array in memory: a memmap must not cost that.
+            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+            on_device = (_map_arrays(X, to_device), None if y is None else to_device(y))
         _ON_DEVICE[self.dataset] = on_device
         return on_device
 
@@ -128,6 +132,30 @@ class BatchIterator:
             Xb = _map_arrays(X, lambda tensor, rows=rows_b: tensor[rows])
             yb = y[rows_b] if y is not None else torch.zeros(len(rows_b), device=rows_b.device)
             yield Xb, yb
+
+
+class AdamW(torch.optim.AdamW):
+    """torch's AdamW, which asks no GPU anything while its parameters are on the CPU.
+
+    Before each step, torch's optimizers ask CUDA whether a graph is being captured whenever
+    the machine has a GPU, even when every parameter is on the CPU. That question initialises
+    CUDA: each process that fits on the CPU (each worker of a search) takes a CUDA context on
+    the GPU, and a child forked after it fails with "CUDA error: initialization error" (seen
+    on an H200 with torch 2.11). While every parameter is on the CPU no graph can be captured,
+    so the check is skipped; otherwise it runs as in torch.
+    """
+
+    def _on_cpu(self):
+        return all(p.device.type == "cpu" for group in self.param_groups for p in group["params"])
+
+    # The check as recent torch names it, and as older torch (2.2 for one) did.
+    def _accelerator_graph_capture_health_check(self):
+        if not self._on_cpu():
+            super()._accelerator_graph_capture_health_check()
+
+    def _cuda_graph_capture_health_check(self):
+        if not self._on_cpu():
+            super()._cuda_graph_capture_health_check()
 
 
 class DigitNet(NeuralNetClassifier):

@@ -14,8 +14,16 @@ import sys
 import textwrap
 
 import pytest
+import torch
 
-pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+pytestmark = [
+    pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork"),
+    # Once a process has run a backward pass on a machine with a CUDA GPU, torch's autograd
+    # refuses to run in a child forked from it, whatever the device (docs/tuning.rst).
+    pytest.mark.skipif(
+        torch.cuda.is_available(), reason="torch's autograd cannot run after fork with CUDA"
+    ),
+]
 
 # Generous against a loaded machine: each scenario takes a few seconds, most of it importing.
 TIMEOUT = 90

@@ -464,7 +464,7 @@ def test_weights_that_do_not_fit_the_parameters_are_rejected(saved):
 def test_deeper_network_round_trips_and_its_depth_must_fit_the_weights(small_digits, tmp_path):
     X, y = small_digits
     deep = CNNDigitClassifier(
-        channels=(4, 8), convs_per_stage=(1, 2), max_epochs=2, random_state=0
+        channels=(4, 8), convs_per_stage=(1, 2), max_epochs=2, device="cpu", random_state=0
     ).fit(X, y)
     path = tmp_path / "deep.skd"
     save(deep, path)

@@ -1,5 +1,8 @@
 """The batch iterator: batches gathered on the host, or on a GPU from one copy of the data."""
 
+import tracemalloc
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -7,7 +10,7 @@ from conftest import tiny
 from numpy.testing import assert_array_equal
 from skorch.dataset import Dataset
 
-from skdigits._training import BatchIterator
+from skdigits._training import AdamW, BatchIterator
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -92,3 +95,54 @@ def test_fit_on_a_gpu_learns_like_on_the_cpu(digits_split):
     ]
     assert scores[1] > 0.8
     assert abs(scores[1] - scores[0]) < 0.05
+
+
+@needs_cuda
+def test_on_a_gpu_a_read_only_memmap_is_copied_without_a_host_copy_or_warning(tmp_path):
+    X, y = _data(20_000)
+    writable = np.memmap(tmp_path / "images.u8", np.uint8, "w+", shape=X.shape)
+    writable[:] = X
+    writable.flush()
+    del writable
+    X_memmap = np.memmap(tmp_path / "images.u8", np.uint8, "r", shape=X.shape)
+    iterator = BatchIterator(Dataset(X_memmap, y), batch_size=100, device="cuda")
+    tracemalloc.start()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            on_device, _ = iterator._on_device()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # numpy's allocations are traced: a writable copy of the images would show here.
+    assert peak < X.nbytes / 2
+    assert_array_equal(on_device.cpu().numpy(), X)
+
+
+@pytest.mark.parametrize(
+    "check", ["_accelerator_graph_capture_health_check", "_cuda_graph_capture_health_check"]
+)
+def test_adamw_asks_the_gpu_about_graph_capture_only_for_parameters_off_the_cpu(
+    monkeypatch, check
+):
+    # torch's check asks CUDA (creating a context) on any machine with a GPU; here it records.
+    asked = []
+    monkeypatch.setattr(torch.optim.AdamW, check, lambda self: asked.append(self), raising=False)
+    on_cpu = AdamW([torch.nn.Parameter(torch.zeros(2))])
+    getattr(on_cpu, check)()
+    assert asked == []
+    off_cpu = AdamW([torch.nn.Parameter(torch.zeros(2, device="meta"))])
+    getattr(off_cpu, check)()
+    assert asked == [off_cpu]
+
+
+def test_a_cpu_fit_steps_without_torch_s_graph_capture_check(monkeypatch, digits_split):
+    X_train, _, y_train, _ = digits_split
+
+    def fail(self):
+        raise AssertionError("asked CUDA about graph capture")
+
+    for check in ("_accelerator_graph_capture_health_check", "_cuda_graph_capture_health_check"):
+        monkeypatch.setattr(torch.optim.AdamW, check, fail, raising=False)
+    clf = tiny(device="cpu", max_epochs=1).fit(X_train[:200], y_train[:200])
+    assert isinstance(clf.net_.optimizer_, AdamW)
