@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+import scipy.ndimage as ndi
+from numpy.testing import assert_allclose
 from PIL import Image
 from sklearn.pipeline import make_pipeline
 
@@ -122,16 +124,20 @@ def test_uneven_grey_noisy_paper_vanishes(mnist_style, digits):
     assert np.corrcoef(a.ravel(), b.ravel())[0, 1] > 0.95
 
 
-def test_specks_of_dirt_are_removed(mnist_style, digits):
+def test_specks_of_dirt_are_removed_and_leave_the_digit_as_it_was(mnist_style, digits):
     normalizer, _ = mnist_style
     X, _ = digits
-    clean = page(X[7])
-    dirty = clean.copy()
-    dirty[2, 2] = dirty[85, 60] = dirty[80, 5] = 0.1
+    # Blurred like a scan: a noise-free page of 17 gray levels sits on the bin edges of Otsu's
+    # histogram, where round-off alone can move the threshold by a level.
+    clean = [ndi.gaussian_filter(page(x), 1.0) for x in X[:20]]
+    dirty = [image.copy() for image in clean]
+    for image in dirty:
+        # Darker than the ink: the gray range, Otsu's threshold and the strokes all change.
+        image[2, 2] = image[85, 60] = image[80, 5] = 0.1
 
-    a, b = normalizer.transform([clean, dirty])
-
-    assert np.array_equal(a, b)
+    # Before the ink was measured again without them, specks changed the ink's scale (by up
+    # to 1% on these pages, 14% on noise-free ones); only round-off may differ.
+    assert_allclose(normalizer.transform(dirty), normalizer.transform(clean), rtol=0, atol=1e-6)
 
 
 def test_rgba_ink_held_in_the_alpha_channel_reads_as_ink(mnist_style, digits):
