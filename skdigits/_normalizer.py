@@ -86,7 +86,8 @@ class DigitNormalizer(TransformerMixin, BaseEstimator):
        subtracted, twice, each time with a new Otsu threshold.
     3. Noise: pixels within three noise widths (robust standard deviation of the paper) of
        the paper level become paper, the typical ink level becomes full ink, and connected
-       pieces of ink lighter than 2% of the heaviest piece are removed as specks. On a page
+       pieces of ink lighter than 2% of the heaviest piece are removed as specks (and the
+       ink measured again without them when they are as dark as the strokes). On a page
        that is nearly all paper (a fine pen on a large sheet), where Otsu's threshold would
        split the paper's noise, the ink is what lies six noise widths or more from it.
     4. Stroke width: a digit scaled down so far that its strokes would be thinner than
