@@ -139,10 +139,10 @@ class AdamW(torch.optim.AdamW):
 
     Before each step, torch's optimizers ask CUDA whether a graph is being captured whenever
     the machine has a GPU, even when every parameter is on the CPU. That question initialises
-    CUDA: each process that fits on the CPU (each worker of a search) takes a CUDA context on
-    the GPU, and a child forked after it fails with "CUDA error: initialization error" (seen
-    on an H200 with torch 2.11). While every parameter is on the CPU no graph can be captured,
-    so the check is skipped; otherwise it runs as in torch.
+    CUDA in every process that fits on the CPU (each worker of a search), and a child forked
+    after it fails with "CUDA error: initialization error" (seen on an H200 with torch 2.11).
+    While every parameter is on the CPU no graph can be captured, so the check is skipped;
+    otherwise it runs as in torch.
     """
 
     def _on_cpu(self):
