@@ -30,15 +30,16 @@ from skdigits import CNNDigitClassifier
 from skdigits.datasets import load_mnist
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from mnist import DATA_HOME, TestAccuracyClock, as_tutorial, tutorial_net  # noqa: E402
+from mnist import (  # noqa: E402
+    DATA_HOME,
+    TestAccuracyClock,
+    as_tutorial,
+    spread,
+    time_to,
+    tutorial_net,
+)
 
 TARGETS = (0.99, 0.995)
-
-
-def time_to(history, target):
-    """Return the training time at which test accuracy first reached ``target``, or None."""
-    reached = [row["train_time"] for row in history if row["test_acc"] >= target]
-    return reached[0] if reached else None
 
 
 def run(name, estimator, X_train, y_train, X_test, y_test, seed):
@@ -67,14 +68,6 @@ def seconds(value):
     return "not reached" if value is None else f"{value:.2f} s"
 
 
-def mean_std(values, unit, scale=1.0):
-    """Return "mean +- std" of ``values``, or say that some run never reached its target."""
-    if any(v is None for v in values):
-        return "not reached on every seed"
-    values = np.array(values, dtype=float) * scale
-    return f"{values.mean():.2f} +- {values.std():.2f}{unit}"
-
-
 def print_summary(results):
     """Print each model's mean and standard deviation over its seeds."""
     print("\n| model | seeds | test accuracy | fit time | time to 99.0% | time to 99.5% |")
@@ -83,10 +76,9 @@ def print_summary(results):
         runs = [r for r in results if r["model"] == name]
         print(
             f"| {name} | {', '.join(str(r['seed']) for r in runs)} | "
-            f"{mean_std([r['test_accuracy'] for r in runs], '%', scale=100)} | "
+            f"{spread(runs, 'test_accuracy', scale=100, unit='%')} | "
             + " | ".join(
-                mean_std([r[key] for r in runs], " s")
-                for key in ("fit_time", "time_to_99", "time_to_99.5")
+                spread(runs, key, unit=" s") for key in ("fit_time", "time_to_99", "time_to_99.5")
             )
             + " |"
         )

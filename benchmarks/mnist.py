@@ -105,6 +105,12 @@ class TestAccuracyClock(Callback):
         self.measuring_ += time.perf_counter() - begin
 
 
+def time_to(history, target):
+    """Return the training time at which test accuracy first reached ``target``, or None."""
+    reached = [row["train_time"] for row in history if row["test_acc"] >= target]
+    return reached[0] if reached else None
+
+
 def build(name, X_test, y_test, params, seed):
     """Return ``(estimator, X_test as the estimator takes it, clock)``."""
     clock = TestAccuracyClock(None, y_test)
@@ -137,7 +143,6 @@ def run_one(name, data_home, n_train, params, seed):
         predict_times.append(time.perf_counter() - begin)
     predict_time = float(np.median(predict_times))
     history = estimator.history if name == "baseline" else estimator.history_
-    reached = [row["train_time"] for row in history if row["test_acc"] >= 0.99]
     return {
         "model": name,
         "seed": seed,
@@ -146,7 +151,7 @@ def run_one(name, data_home, n_train, params, seed):
         "epochs": len(history),
         "test_accuracy": accuracy,
         "fit_time": fit_time,
-        "time_to_99": reached[0] if reached else None,
+        "time_to_99": time_to(history, 0.99),
         "predict_per_s": len(X_test) / predict_time,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "test_acc_per_epoch": [row["test_acc"] for row in history],
@@ -230,13 +235,13 @@ def print_table(results):
         )
 
 
-def spread(runs, key, base=None, scale=1.0, fmt=".2f"):
+def spread(runs, key, base=None, scale=1.0, fmt=".2f", unit=""):
     """Return "mean +- std" of a figure over ``runs``, with its ratios to ``base`` if given."""
     values = [r[key] for r in runs]
     if any(v is None for v in values):
         return "not reached on every seed"
     values = np.array(values, dtype=float)
-    text = f"{(values * scale).mean():{fmt}} +- {(values * scale).std():{fmt}}"
+    text = f"{(values * scale).mean():{fmt}} +- {(values * scale).std():{fmt}}{unit}"
     if base is not None and base[key]:
         ratios = values / base[key]
         text += f" ({ratios.mean():.3f}x, {ratios.min():.3f}-{ratios.max():.3f}x)"
@@ -255,11 +260,11 @@ def print_summary(results):
         accuracies = ", ".join(f"{100 * r['test_accuracy']:.2f}%" for r in runs)
         print(
             f"| {name} | {', '.join(str(r['seed']) for r in runs)} | "
-            f"{spread(runs, 'test_accuracy', scale=100)}% ({accuracies}) | "
-            f"{spread(runs, 'fit_time', base, fmt='.1f')} s | "
-            f"{spread(runs, 'time_to_99', base, fmt='.1f')} s | "
-            f"{spread(runs, 'predict_per_s', base, fmt=',.0f')} images/s | "
-            f"{spread(runs, 'peak_rss_mb', fmt=',.0f')} MB |"
+            f"{spread(runs, 'test_accuracy', scale=100, unit='%')} ({accuracies}) | "
+            f"{spread(runs, 'fit_time', base, fmt='.1f', unit=' s')} | "
+            f"{spread(runs, 'time_to_99', base, fmt='.1f', unit=' s')} | "
+            f"{spread(runs, 'predict_per_s', base, fmt=',.0f', unit=' images/s')} | "
+            f"{spread(runs, 'peak_rss_mb', fmt=',.0f', unit=' MB')} |"
         )
 
 

@@ -119,13 +119,18 @@ def test_on_a_gpu_a_read_only_memmap_is_copied_without_a_host_copy_or_warning(tm
     assert_array_equal(on_device.cpu().numpy(), X)
 
 
-@pytest.mark.parametrize(
-    "check", ["_accelerator_graph_capture_health_check", "_cuda_graph_capture_health_check"]
-)
+# torch's check before each optimizer step, as recent torch names it and as older torch did.
+GRAPH_CAPTURE_CHECKS = [
+    "_accelerator_graph_capture_health_check",
+    "_cuda_graph_capture_health_check",
+]
+
+
+@pytest.mark.parametrize("check", GRAPH_CAPTURE_CHECKS)
 def test_adamw_asks_the_gpu_about_graph_capture_only_for_parameters_off_the_cpu(
     monkeypatch, check
 ):
-    # torch's check asks CUDA (creating a context) on any machine with a GPU; here it records.
+    # torch's check asks CUDA (initialising it) on any machine with a GPU; here it records.
     asked = []
     monkeypatch.setattr(torch.optim.AdamW, check, lambda self: asked.append(self), raising=False)
     on_cpu = AdamW([torch.nn.Parameter(torch.zeros(2))])
@@ -142,7 +147,7 @@ def test_a_cpu_fit_steps_without_torch_s_graph_capture_check(monkeypatch, digits
     def fail(self):
         raise AssertionError("asked CUDA about graph capture")
 
-    for check in ("_accelerator_graph_capture_health_check", "_cuda_graph_capture_health_check"):
+    for check in GRAPH_CAPTURE_CHECKS:
         monkeypatch.setattr(torch.optim.AdamW, check, fail, raising=False)
     clf = tiny(device="cpu", max_epochs=1).fit(X_train[:200], y_train[:200])
     assert isinstance(clf.net_.optimizer_, AdamW)
