@@ -850,7 +850,7 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
         >>> tensors, state = clf.fit(X[:300], y[:300]).to_state()
         >>> state["attributes"]["image_shape_"]
         [8, 8]
-        >>> copy = CNNDigitClassifier.from_state(tensors, state)
+        >>> copy = CNNDigitClassifier.from_state(tensors, state, device="auto")  # as clf
         >>> bool((copy.predict_proba(X) == clf.predict_proba(X)).all())
         True
         """

@@ -75,7 +75,9 @@ def save(model, path, *, metadata=None):
     >>> with TemporaryDirectory() as folder:
     ...     path = Path(folder) / "digits.skd"
     ...     skdigits.save(model, path, metadata={"trained_on": "digits 0 to 299"})
-    ...     loaded, metadata = skdigits.load(path, return_metadata=True)
+    ...     # "auto": on the GPU the model trained on, where there is one. Loaded on another
+    ...     # device (the default is the CPU), its probabilities can differ in the last digits.
+    ...     loaded, metadata = skdigits.load(path, device="auto", return_metadata=True)
     >>> metadata
     {'trained_on': 'digits 0 to 299'}
     >>> bool((loaded.predict_proba(X) == model.predict_proba(X)).all())
@@ -145,7 +147,7 @@ def load(path, device="cpu", *, return_metadata=False):
     >>> with TemporaryDirectory() as folder:
     ...     path = Path(folder) / "digits.skd"
     ...     clf.save(path)
-    ...     loaded = skdigits.load(path)
+    ...     loaded = skdigits.load(path, device="auto")  # where it trained: see save()
     CNNDigitClassifier(channels=(8, 16), max_epochs=2, random_state=0)
     >>> bool((loaded.predict_proba(X) == clf.predict_proba(X)).all())
     True
