@@ -151,3 +151,39 @@ def test_a_cpu_fit_steps_without_torch_s_graph_capture_check(monkeypatch, digits
         monkeypatch.setattr(torch.optim.AdamW, check, fail, raising=False)
     clf = tiny(device="cpu", max_epochs=1).fit(X_train[:200], y_train[:200])
     assert isinstance(clf.net_.optimizer_, AdamW)
+
+
+FUSED_ON_CPU = torch.__version__ >= "2.4"  # torch fuses AdamW on the CPU since 2.4
+
+
+@pytest.mark.parametrize("as_groups", [False, True])
+def test_adamw_is_fused_where_torch_has_the_kernel(as_groups):
+    def params(device="cpu"):
+        tensors = iter([torch.nn.Parameter(torch.zeros(2, device=device))])
+        return [{"params": tensors, "lr": 0.5}] if as_groups else tensors
+
+    assert AdamW(params()).defaults["fused"] is (True if FUSED_ON_CPU else None)
+    assert len(AdamW(params()).param_groups[0]["params"]) == 1  # an iterator read twice
+    assert AdamW(params(), fused=False).defaults["fused"] is False
+    assert AdamW(params("meta")).defaults["fused"] is None  # no kernel: torch's default
+
+
+@pytest.mark.skipif(not FUSED_ON_CPU, reason="torch fuses AdamW on the CPU from 2.4")
+def test_fused_adamw_steps_as_torch_s_loop_of_operations():
+    torch.manual_seed(0)
+    weights = [torch.randn(5, 3), torch.randn(3)]
+    grads = [[torch.randn_like(w) for w in weights] for _ in range(4)]
+    trained, fused = [], []
+    for optimizer in (AdamW, torch.optim.AdamW):
+        params = [torch.nn.Parameter(w.clone()) for w in weights]
+        opt = optimizer(params, lr=0.1, weight_decay=0.01)
+        fused.append(opt.defaults["fused"])
+        for step_grads in grads:
+            for p, g in zip(params, step_grads, strict=True):
+                p.grad = g
+            opt.step()
+        trained.append(params)
+    assert fused == [True, None]
+    for by_fused, by_loop, start in zip(*trained, weights, strict=True):
+        torch.testing.assert_close(by_fused, by_loop, rtol=1e-5, atol=1e-6)
+        assert not torch.equal(by_fused, start)
