@@ -22,6 +22,7 @@ from skorch.callbacks import Callback
 
 import skdigits
 from skdigits import CNNDigitClassifier, ImageTransformer
+from skdigits._classifier import AUTO_EPOCHS, MIN_AUTO_STEPS, MIN_AUTO_STEPS_SMALL
 from skdigits._networks import check_convs_per_stage
 
 
@@ -713,16 +714,27 @@ def test_auto_augmentation_is_full_on_small_data_and_half_on_large_images(
     assert tiny(max_epochs=1, augment=0.2).fit(X[:300], y[:300]).net_.module_.augment == 0.2
 
 
-def test_auto_epochs_give_small_data_at_least_1600_optimizer_steps(digits):
+def test_auto_epochs_give_small_data_at_least_1600_optimizer_steps(monkeypatch, digits):
     X, y = digits
     auto = dict(max_epochs="auto", batch_size="auto", validation_fraction=0, channels=(4,))
-    clf = tiny(**auto).fit(X[:1000], y[:1000])
-    steps = [len(epoch["batches"]) for epoch in clf.history_]
-    assert sum(steps) >= 1600 > sum(steps[:-1])
+
+    def steps(n_images):
+        clf = tiny(**auto).fit(X[:n_images], y[:n_images])
+        return [len(epoch["batches"]) for epoch in clf.history_]
+
+    per_epoch = steps(1000)
+    assert sum(per_epoch) >= MIN_AUTO_STEPS_SMALL > sum(per_epoch[:-1])
     # 100 images in batches of 16 would need 229 epochs: the cap of 100 holds.
-    clf = tiny(**auto).fit(X[:100], y[:100])
-    assert clf.n_iter_ == 100
-    assert sum(len(epoch["batches"]) for epoch in clf.history_) < 1600
+    per_epoch = steps(100)
+    assert len(per_epoch) == 100 and sum(per_epoch) < MIN_AUTO_STEPS_SMALL
+    # Above AUGMENT_BELOW images, fewer steps: here 1,000 images stand in for 10,000.
+    monkeypatch.setattr(skdigits._classifier, "AUGMENT_BELOW", 500)
+    per_epoch = steps(1000)
+    assert sum(per_epoch) >= MIN_AUTO_STEPS > sum(per_epoch[:-1])
+    # Data that takes the steps in fewer epochs still trains for AUTO_EPOCHS: 1,000 images
+    # in batches of 16 (63 steps an epoch) stand in for large data, with a minimum of 50.
+    monkeypatch.setattr(skdigits._classifier, "MIN_AUTO_STEPS", 50)
+    assert len(steps(1000)) == AUTO_EPOCHS
 
 
 @pytest.mark.parametrize("name", sorted(skdigits.PRESETS))
