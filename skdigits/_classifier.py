@@ -61,7 +61,7 @@ from ._training import AdamW, BatchIterator, DigitNet
 # MIN_AUTO_STEPS_SMALL below AUGMENT_BELOW training images, where augmentation is at full
 # strength (at most MAX_AUTO_EPOCHS). On 16x16 scans of 1,600 and 7,300 images, 2,000 steps
 # gained about 0.1 point over 1,000 (benchmarks/other_data.py); 1,400 instead of 1,600 cost
-# colour 8x8 digits (tests/test_colour.py) 6-40 points on three seeds of three. Full MNIST
+# colour 8x8 digits (tests/test_colour.py) 7-40 points on three seeds of three. Full MNIST
 # (54,000 training images in batches of 256, 211 steps an epoch) gets 7 epochs, 1,477 steps,
 # which reached 99.56% +- 0.03 over four seeds against 8 epochs' 99.53% +- 0.02 in 7/8 of
 # the time (BENCHMARKS.md).
