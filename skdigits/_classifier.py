@@ -619,8 +619,8 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
 
         Small datasets get smaller batches, more epochs (at least ``MIN_AUTO_STEPS``
         optimizer steps, ``MIN_AUTO_STEPS_SMALL`` below ``AUGMENT_BELOW`` images) and
-        augmentation: with the settings that suit MNIST, a few hundred
-        images get a few dozen steps and the network never leaves its initial guess.
+        augmentation: with the settings that suit MNIST, a few hundred images get a few
+        dozen steps and the network never leaves its initial guess.
         """
         batch_size = self.batch_size
         if batch_size == "auto":

@@ -173,7 +173,8 @@ class AdamW(torch.optim.AdamW):
         if params and not isinstance(params[0], dict):
             params = [{"params": params}]
         params = [{**group, "params": _tensor_list(group["params"])} for group in params]
-        if fused is None and not kwargs.get("differentiable"):
+        # torch refuses fused with foreach or differentiable: those keep torch's default.
+        if fused is None and not (kwargs.get("foreach") or kwargs.get("differentiable")):
             fused = _fused_adamw_runs_on(params) or None
         super().__init__(params, *args, fused=fused, **kwargs)
 

@@ -165,6 +165,7 @@ def test_adamw_is_fused_where_torch_has_the_kernel(as_groups):
     assert AdamW(params()).defaults["fused"] is (True if FUSED_ON_CPU else None)
     assert len(AdamW(params()).param_groups[0]["params"]) == 1  # an iterator read twice
     assert AdamW(params(), fused=False).defaults["fused"] is False
+    assert AdamW(params(), foreach=True).defaults["fused"] is None  # torch refuses both
     assert AdamW(params("meta")).defaults["fused"] is None  # no kernel: torch's default
 
 
