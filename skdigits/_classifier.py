@@ -78,6 +78,13 @@ AUGMENT_BELOW = 10_000
 AUGMENT_MIN_SIZE = 20
 AUTO_AUGMENT_SMALL = 1.0
 AUTO_AUGMENT_LARGE = 0.5
+# Stroke-width augmentation of "auto": below AUGMENT_BELOW training images of at least
+# STROKE_MIN_SIZE pixels a side. On the 16x16 semeion-like stand-in (1,593 images) 0.5
+# gained 0.25 points over eight seeds, 1.0 less; on 8x8 digits it cost 0.3 points, and on
+# full MNIST (with half-strength affine augmentation) it left a seed of four at 99.42%
+# (BENCHMARKS.md, "Other digit data").
+STROKE_MIN_SIZE = 16
+AUTO_STROKE = 0.5
 # Temperature scaling searches between 1/MAX_TEMPERATURE and MAX_TEMPERATURE.
 MAX_TEMPERATURE = 10.0
 # The output layer's tensors in DigitCNN's state dict (and in each network's part of an
@@ -153,6 +160,14 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
         is the image's background); 0 turns it off. "auto" is 1 below 10,000 training
         images, where augmentation makes up for the missing data; above, 0.5 on images of
         20 pixels a side or more and 0 on smaller ones.
+    stroke_augment : float or "auto", default="auto"
+        Strength of random stroke-width changes during training, from 0 (none) to 1: each
+        training image's strokes are made thinner or thicker, by blending its ink towards
+        its 3x3 erosion or dilation (a pixel narrower or wider on each side) by a random
+        fraction of up to ``stroke_augment``, for writers whose pens differ from those of
+        the training set. "auto" is 0.5 below 10,000 training images of at least 16 pixels
+        a side, and 0 otherwise: on large datasets the pens are already varied, and on
+        smaller images a pixel is too much of a stroke.
     stem : {"auto", "strided", "full"}, default="auto"
         First convolution: "strided" is a 4x4 convolution of stride 2, which halves the image
         size at once, so the next stage works on a quarter of the pixels; "full" is a 3x3
@@ -295,6 +310,7 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "n_networks": [Interval(Integral, 1, MAX_NETWORKS, closed="both")],
         "augment": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
+        "stroke_augment": [Interval(Real, 0, 1, closed="both"), StrOptions({"auto"})],
         "stem": [StrOptions({"auto", "strided", "full"})],
         "image_shape": [tuple, list, None],
         "lr": [Interval(Real, 0, None, closed="neither")],
@@ -325,6 +341,7 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
         dropout=0.1,
         n_networks=1,
         augment="auto",
+        stroke_augment="auto",
         stem="auto",
         image_shape=None,
         lr=5e-3,
@@ -351,6 +368,7 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
         self.dropout = dropout
         self.n_networks = n_networks
         self.augment = augment
+        self.stroke_augment = stroke_augment
         self.stem = stem
         self.image_shape = image_shape
         self.lr = lr
@@ -439,10 +457,11 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
             weight_valid = None if valid is None or weight is None else weight[valid]
         validate = X_valid is not None
 
-        batch_size, epochs, patience, augment = self._schedule(len(train))
+        batch_size, epochs, patience, augment, stroke = self._schedule(len(train))
         net = self._new_net(
             device,
             augment=augment,
+            stroke=stroke,
             max_epochs=epochs,
             batch_size=batch_size,
             iterator_train__shuffle=True,
@@ -545,10 +564,11 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
         if previous is not None and not previous.predict_only and not _is_scheduled(previous):
             net = previous
         else:
-            batch_size, _, _, augment = self._schedule(len(y))
+            batch_size, _, _, augment, stroke = self._schedule(len(y))
             net = self._new_net(
                 device,
                 augment=augment,
+                stroke=stroke,
                 batch_size=batch_size,
                 iterator_train__shuffle=True,
                 train_split=None,
@@ -615,7 +635,7 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
         return torch.cat(blocks).numpy() if blocks else np.empty((0, len(self.classes_)))
 
     def _schedule(self, n_train):
-        """Return the batch size, epochs, patience and augmentation, "auto" resolved.
+        """Return the batch size, epochs, patience and both augmentations, "auto" resolved.
 
         Small datasets get smaller batches, more epochs (at least ``MIN_AUTO_STEPS``
         optimizer steps, ``MIN_AUTO_STEPS_SMALL`` below ``AUGMENT_BELOW`` images) and
@@ -639,7 +659,11 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
                 augment = AUTO_AUGMENT_LARGE
             else:
                 augment = 0.0
-        return batch_size, epochs, patience, augment
+        stroke = self.stroke_augment
+        if stroke == "auto":
+            small = n_train < AUGMENT_BELOW and min(self.image_shape_) >= STROKE_MIN_SIZE
+            stroke = AUTO_STROKE if small else 0.0
+        return batch_size, epochs, patience, augment, stroke
 
     def _warn_if_not_learned(self, y_valid, n_train):
         """Warn when the kept epoch predicts held-out images no better than a constant would."""
@@ -675,7 +699,9 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
                 stacklevel=5,
             )
 
-    def _new_net(self, device, augment=0.0, max_epochs=1, predict_only=False, **kwargs):
+    def _new_net(
+        self, device, augment=0.0, stroke=0.0, max_epochs=1, predict_only=False, **kwargs
+    ):
         """Return an unfitted skorch net for the fitted image shape, classes and pixel range.
 
         With ``predict_only``, the net gets no optimizer (see DigitNet), so none of its
@@ -696,6 +722,7 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
             module__hidden_units=self.hidden_units,
             module__dropout=self.dropout,
             module__augment=augment,
+            module__stroke=stroke,
             module__stem=self.stem_,
             module__pixel_low=self.pixel_range_[0],
             module__pixel_span=self.pixel_range_[1],

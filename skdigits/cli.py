@@ -57,6 +57,7 @@ _CNN_OPTIONS = (
     "batch_size",
     "lr",
     "augment",
+    "stroke_augment",
     "patience",
     "validation_fraction",
     "device",
@@ -444,6 +445,12 @@ def _parser():
         type=float,
         metavar="X",
         help=_default("strength of random affine augmentation, 0 for none", "augment"),
+    )
+    model.add_argument(
+        "--stroke-augment",
+        type=float,
+        metavar="X",
+        help=_default("strength of random stroke-width changes, 0 (none) to 1", "stroke_augment"),
     )
     model.add_argument(
         "--channels",

@@ -714,6 +714,27 @@ def test_auto_augmentation_is_full_on_small_data_and_half_on_large_images(
     assert tiny(max_epochs=1, augment=0.2).fit(X[:300], y[:300]).net_.module_.augment == 0.2
 
 
+@pytest.mark.parametrize(
+    ("n_images", "side", "strength"), [(300, 16, 0.5), (300, 8, 0.0), (10_000, 16, 0.0)]
+)
+def test_auto_stroke_augmentation_is_on_for_small_data_of_16_pixels_or_more(
+    n_images, side, strength, digits
+):
+    X, y = digits
+    X = np.kron(X.reshape(-1, 8, 8), np.ones((side // 8, side // 8), np.float32))
+    X, y = np.resize(X, (n_images, side, side)), np.resize(y, n_images)
+    clf = tiny(max_epochs=1, validation_fraction=0).fit(X, y)
+    assert clf.net_.module_.stroke == strength
+    explicit = tiny(max_epochs=1, validation_fraction=0, stroke_augment=0.2).fit(X[:300], y[:300])
+    assert explicit.net_.module_.stroke == 0.2
+
+
+def test_stroke_augmentation_above_one_is_rejected_before_training(small_digits):
+    X, y = small_digits
+    with pytest.raises(ValueError, match="stroke_augment"):
+        tiny(stroke_augment=1.5).fit(X, y)
+
+
 def test_auto_epochs_give_small_data_at_least_1600_optimizer_steps(monkeypatch, digits):
     X, y = digits
     auto = dict(max_epochs="auto", batch_size="auto", validation_fraction=0, channels=(4,))

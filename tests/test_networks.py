@@ -7,7 +7,14 @@ import torch
 import torch.nn.functional as F
 from numpy.testing import assert_array_equal
 
-from skdigits._networks import BACKGROUND_SAMPLES, DigitCNN, DigitEnsemble, random_affine
+from skdigits._networks import (
+    BACKGROUND_SAMPLES,
+    DigitCNN,
+    DigitEnsemble,
+    augment_images,
+    random_affine,
+    random_stroke_width,
+)
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (1, 7), (8, 8), (28, 28), (30, 17)])
@@ -91,17 +98,19 @@ def test_network_scales_raw_pixels_by_the_learned_range():
     assert_array_equal(raw(rows).detach(), unit(rows.float() / 255).detach())
 
 
-def test_random_affine_at_zero_strength_leaves_images_unchanged():
+def test_augmentation_at_zero_strength_leaves_images_unchanged():
     images = torch.rand(4, 1, 8, 8)
     torch.testing.assert_close(random_affine(images, 0.0), images, rtol=0, atol=1e-6)
+    torch.testing.assert_close(random_stroke_width(images, 0.0), images, rtol=0, atol=0)
+    torch.testing.assert_close(augment_images(images, 0.0, 0.0), images, rtol=0, atol=1e-6)
 
 
 @pytest.mark.parametrize("background", [0.0, 1.0])
-def test_random_affine_moves_each_image_differently_and_keeps_the_background(background):
+def test_augmentation_moves_each_image_differently_and_keeps_the_background(background):
     images = torch.full((16, 1, 28, 28), background)
     images[:, :, 10:18, 12:16] = 1 - background
     torch.manual_seed(0)
-    moved = random_affine(images, 1.0)
+    moved = augment_images(images, 1.0, 0.0)
     assert moved.shape == images.shape
     assert not torch.equal(moved, images)
     assert len({tuple(m.flatten().tolist()) for m in moved}) == 16
@@ -111,24 +120,24 @@ def test_random_affine_moves_each_image_differently_and_keeps_the_background(bac
     torch.testing.assert_close(ink, torch.full_like(ink, 32.0), rtol=0.35, atol=0)
 
 
-def test_random_affine_fills_with_background_rather_than_smearing_strokes_at_the_frame():
+def test_augmentation_fills_with_background_rather_than_smearing_strokes_at_the_frame():
     # A digit touching the frame, as 16x16 scans do: a stroke along the left edge. Shifted
     # right, the columns that come in from outside must be background, not copies of it.
     images = torch.zeros(64, 1, 16, 16)
     images[:, :, :, 0] = 1
     torch.manual_seed(0)
-    moved = random_affine(images, 1.0)
+    moved = augment_images(images, 1.0, 0.0)
     ink = moved.sum((1, 2, 3))
     assert ink.max() <= 16 * 1.35
     assert moved.min() >= -1e-6
 
 
 @pytest.mark.parametrize("shape", [(28, 28), (16, 9)])
-def test_random_affine_samples_the_grid_affine_grid_would_give(shape):
+def test_augmentation_samples_the_grid_affine_grid_would_give(shape):
     # The grid is computed by broadcasting for speed; it must be affine_grid's grid.
     images = torch.rand(32, 3, *shape)
     torch.manual_seed(1)
-    moved = random_affine(images, 1.0)
+    moved = augment_images(images, 1.0, 0.0)
     torch.manual_seed(1)
     n = len(images)
     angle = (torch.rand(n) * 2 - 1) * math.radians(12)
@@ -144,6 +153,69 @@ def test_random_affine_samples_the_grid_affine_grid_would_give(shape):
     background = images.flatten(2)[..., ::every].median(dim=2).values[:, :, None, None]
     expected = F.grid_sample(images - background, grid, align_corners=False) + background
     torch.testing.assert_close(moved, expected, rtol=0, atol=1e-5)
+
+
+def _vertical_bars(n, width=2):
+    ink = torch.zeros(n, 1, 16, 16)
+    ink[:, :, 3:13, 7 : 7 + width] = 1.0
+    return ink
+
+
+def test_stroke_width_thins_and_thickens_strokes_between_erosion_and_dilation():
+    ink = _vertical_bars(256, width=3)
+    torch.manual_seed(0)
+    changed = random_stroke_width(ink, 1.0)
+    # Across columns, a bar 3 pixels wide becomes between 1 (eroded) and 5 (dilated) wide,
+    # and every width between: some images thinner, some thicker.
+    column = changed[:, 0, 8, :].sum(1)
+    assert column.min() < 2.0 < 4.0 < column.max()
+    assert column.min() >= 1.0 - 1e-6 and column.max() <= 5.0 + 1e-6
+    # Nothing appears away from the strokes, and grey levels stay within the ink's.
+    assert changed[:, :, :, :5].abs().max() == 0
+    assert changed.min() >= 0 and changed.max() <= 1
+    # The strength bounds the change: at 0.25 a 3-pixel bar stays within a half pixel.
+    torch.manual_seed(0)
+    column = random_stroke_width(ink, 0.25)[:, 0, 8, :].sum(1)
+    assert column.min() >= 2.5 - 1e-6 and column.max() <= 3.5 + 1e-6
+
+
+def test_stroke_width_changes_dark_ink_on_light_paper_alike():
+    # Images less their background: dark strokes on light paper are negative ink.
+    ink = _vertical_bars(32)
+    torch.manual_seed(3)
+    light = random_stroke_width(ink, 1.0)
+    torch.manual_seed(3)
+    dark = random_stroke_width(-ink, 1.0)
+    torch.testing.assert_close(dark, -light, rtol=0, atol=0)
+
+
+def test_augmentation_changes_stroke_width_around_the_background():
+    images = 1 - _vertical_bars(64)  # dark strokes on white paper
+    torch.manual_seed(0)
+    changed = augment_images(images, 0.0, 1.0)
+    ink = (1 - changed).sum((1, 2, 3))
+    assert ink.min() < 20 < ink.max()  # the bars held 20 pixels of ink
+    assert changed.max() <= 1 + 1e-6  # the paper stays the paper
+    torch.testing.assert_close(changed[:, :, :, :5], images[:, :, :, :5], rtol=0, atol=0)
+
+
+def test_network_applies_stroke_width_only_while_training():
+    rows = _vertical_bars(4).flatten(1)
+    torch.manual_seed(0)
+    plain = DigitCNN((16, 16), 3, channels=(4,), dropout=0.0)
+    stroked = DigitCNN((16, 16), 3, channels=(4,), dropout=0.0, stroke=1.0)
+    stroked.load_state_dict(plain.state_dict())
+    outputs = {}
+    for name, net in (("plain", plain), ("stroked", stroked)):
+        outputs[name] = [net.eval()(rows)]  # before training passes update batch norm
+        for seed in (1, 2):
+            torch.manual_seed(seed)
+            outputs[name].append(net.train()(rows))
+    # In evaluation the two networks are the same; without augmentation or dropout a
+    # training pass is deterministic; with random stroke width each sees other strokes.
+    torch.testing.assert_close(outputs["stroked"][0], outputs["plain"][0], rtol=0, atol=0)
+    torch.testing.assert_close(outputs["plain"][1], outputs["plain"][2], rtol=0, atol=0)
+    assert not torch.equal(outputs["stroked"][1], outputs["stroked"][2])
 
 
 @pytest.mark.parametrize(
