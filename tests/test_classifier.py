@@ -701,32 +701,28 @@ def test_default_threads_in_a_parallel_search_are_the_share_joblib_grants(small_
 
 
 @pytest.mark.parametrize(
-    ("n_images", "side", "strength"), [(300, 8, 1.0), (10_000, 24, 0.5), (10_000, 8, 0.0)]
+    ("n_images", "side", "affine", "stroke"),
+    [
+        (300, 8, 1.0, 0.0),
+        (300, 16, 1.0, 0.5),
+        (10_000, 24, 0.5, 0.0),
+        (10_000, 16, 0.0, 0.0),
+        (10_000, 8, 0.0, 0.0),
+    ],
 )
-def test_auto_augmentation_is_full_on_small_data_and_half_on_large_images(
-    n_images, side, strength, digits
+def test_auto_augmentation_fits_the_data_size_and_image_size(
+    n_images, side, affine, stroke, digits
 ):
+    # Affine: full strength on small data, half on large images, none on large small ones.
+    # Stroke width: only on small data of at least 16 pixels a side.
     X, y = digits
     X = np.kron(X.reshape(-1, 8, 8), np.ones((side // 8, side // 8), np.float32))
     X, y = np.resize(X, (n_images, side, side)), np.resize(y, n_images)
-    clf = tiny(max_epochs=1, validation_fraction=0).fit(X, y)
-    assert clf.net_.module_.augment == strength
-    assert tiny(max_epochs=1, augment=0.2).fit(X[:300], y[:300]).net_.module_.augment == 0.2
-
-
-@pytest.mark.parametrize(
-    ("n_images", "side", "strength"), [(300, 16, 0.5), (300, 8, 0.0), (10_000, 16, 0.0)]
-)
-def test_auto_stroke_augmentation_is_on_for_small_data_of_16_pixels_or_more(
-    n_images, side, strength, digits
-):
-    X, y = digits
-    X = np.kron(X.reshape(-1, 8, 8), np.ones((side // 8, side // 8), np.float32))
-    X, y = np.resize(X, (n_images, side, side)), np.resize(y, n_images)
-    clf = tiny(max_epochs=1, validation_fraction=0).fit(X, y)
-    assert clf.net_.module_.stroke == strength
-    explicit = tiny(max_epochs=1, validation_fraction=0, stroke_augment=0.2).fit(X[:300], y[:300])
-    assert explicit.net_.module_.stroke == 0.2
+    network = tiny(max_epochs=1, validation_fraction=0).fit(X, y).net_.module_
+    assert (network.augment, network.stroke) == (affine, stroke)
+    explicit = tiny(max_epochs=1, validation_fraction=0, augment=0.2, stroke_augment=0.3)
+    network = explicit.fit(X[:300], y[:300]).net_.module_
+    assert (network.augment, network.stroke) == (0.2, 0.3)
 
 
 def test_stroke_augmentation_above_one_is_rejected_before_training(small_digits):
