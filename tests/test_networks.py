@@ -199,6 +199,18 @@ def test_augmentation_changes_stroke_width_around_the_background():
     torch.testing.assert_close(changed[:, :, :, :5], images[:, :, :, :5], rtol=0, atol=0)
 
 
+def test_stroke_width_on_colour_images_changes_each_inked_channel_alike():
+    # Red strokes on white paper: the red channel has no ink, green and blue the same.
+    images = torch.ones(32, 3, 16, 16)
+    images[:, 1:, 3:13, 7:9] = 0.0
+    torch.manual_seed(0)
+    changed = augment_images(images, 0.0, 1.0)
+    torch.testing.assert_close(changed[:, 0], images[:, 0], rtol=0, atol=0)
+    torch.testing.assert_close(changed[:, 1], changed[:, 2], rtol=0, atol=0)
+    ink = (1 - changed[:, 1]).sum((1, 2))
+    assert ink.min() < 20 < ink.max()
+
+
 def test_network_applies_stroke_width_only_while_training():
     rows = _vertical_bars(4).flatten(1)
     torch.manual_seed(0)
