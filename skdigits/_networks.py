@@ -348,7 +348,10 @@ def random_stroke_width(ink, strength):
     sign = torch.where(ink.sum(dim=(2, 3), keepdim=True) >= 0, 1.0, -1.0)
     positive = ink * sign
     amount = ((torch.rand(n, device=ink.device) * 2 - 1) * strength).view(-1, 1, 1, 1)
-    grown = F.max_pool2d(positive, STROKE_KERNEL, stride=1, padding=STROKE_KERNEL // 2)
-    thinned = -F.max_pool2d(-positive, STROKE_KERNEL, stride=1, padding=STROKE_KERNEL // 2)
-    target = torch.where(amount >= 0, grown, thinned)
+
+    def dilate(x):
+        return F.max_pool2d(x, STROKE_KERNEL, stride=1, padding=STROKE_KERNEL // 2)
+
+    # Erosion is the dilation of the negative, negated.
+    target = torch.where(amount >= 0, dilate(positive), -dilate(-positive))
     return (positive + amount.abs() * (target - positive)) * sign
