@@ -7,8 +7,9 @@ twice in this process and reports:
   fits are), its wall time split by callbacks around every training batch: the time before
   the first training step (checking the input, building the network and its optimizer), the
   training steps themselves, the time between the steps of an epoch (fetching the next
-  batch), the epochs' ends (scoring the held-out tenth, the callbacks) and the time after the
-  last step (keeping the best epoch, temperature scaling);
+  batch), the ends of all epochs but the last (scoring the held-out tenth, the callbacks) and
+  the time after the last step (the last epoch's end, then keeping the best epoch and
+  temperature scaling);
 - for the second fit, torch.profiler's view of ``--profile-steps`` training steps in the
   middle of training: each operation's own CPU time per step, largest first. Time a step
   spends outside torch's operations (Python, the autograd engine) shows as the own time of
@@ -95,8 +96,8 @@ def split_fit(start, stop, steps):
         ("before the first training step", begins[0] - start),
         (f"{len(steps)} training steps", float(np.sum(ends - begins))),
         ("between the steps of an epoch", float(np.sum(gaps[same_epoch]))),
-        (f"{int(np.sum(~same_epoch))} epoch ends", float(np.sum(gaps[~same_epoch]))),
-        ("after the last training step", stop - ends[-1]),
+        (f"the ends of epochs 1-{int(np.sum(~same_epoch))}", float(np.sum(gaps[~same_epoch]))),
+        ("after the last training step (the last epoch's end, the end of fit)", stop - ends[-1]),
     ]
 
 
