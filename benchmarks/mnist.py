@@ -8,7 +8,7 @@ counted), predict throughput on the test images (median of 5 passes), and peak m
 don't mix). Ratios are against the baseline measured in the same run. With several
 ``--seeds``, the baseline runs once (seed 0) and each preset once per seed, and a summary
 gives each figure's mean and standard deviation over the seeds. On a shared machine the
-baseline's time moves between runs far more than the presets' (83-200 s in one day's runs,
+baseline's time moves between runs far more than the presets' (77-200 s in one day's runs,
 the defaults' 19-20 s), so ``--paired`` runs the baseline again before each seed's runs and
 gives each run's ratios against the baseline run just before it; the summary then gives the
 baseline's own spread over its runs.
