@@ -71,6 +71,7 @@ class StepProfiler(Callback):
     def on_train_begin(self, net, **kwargs):
         self.seen_ = 0
         self.profile_ = None
+        vars(self).pop("wall_", None)
 
     def on_batch_begin(self, net, training=False, **kwargs):
         if not training:
@@ -82,7 +83,15 @@ class StepProfiler(Callback):
         self.seen_ += 1
 
     def on_batch_end(self, net, training=False, **kwargs):
-        if training and self.seen_ == self.first + self.count and self.profile_ is not None:
+        if training and self.seen_ == self.first + self.count:
+            self._stop()
+
+    def on_train_end(self, net, **kwargs):
+        self._stop()  # a fit of fewer steps than asked for ends the profile here
+
+    def _stop(self):
+        if self.profile_ is not None and not hasattr(self, "wall_"):
+            self.steps_ = self.seen_ - self.first
             self.wall_ = time.perf_counter() - self.begin_
             self.profile_.__exit__(None, None, None)
 
@@ -131,7 +140,7 @@ def main():
     profiler = StepProfiler(first, args.profile_steps)
     clf.set_params(callbacks=[profiler]).fit(X, y)
     events = sorted(profiler.profile_.key_averages(), key=lambda event: -event.self_cpu_time_total)
-    n = args.profile_steps
+    n = profiler.steps_
     total = sum(event.self_cpu_time_total for event in events) / n / 1000
     print(f"\nSecond fit, training steps {first}-{first + n - 1} under torch.profiler:")
     print(f"{1000 * profiler.wall_ / n:.2f} ms a step of wall time (profiling slows it),")
