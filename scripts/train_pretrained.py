@@ -37,7 +37,8 @@ SEED = 0
 # trained for 24 epochs with a tenth of the images held out: the held-out tenth picks the
 # best epoch and fits the temperature that calibrates the probabilities read_numbers compares
 # when it cuts touching digits (the preset trains on every image for 14 epochs instead), with
-# the schedule's warm-up of skdigits 0.1 (0.3 of the steps).
+# the schedule's warm-up of skdigits 0.1 (0.3 of the steps), and the learning rate and
+# AdamW decay rates of the defaults before 2026-12-05.
 # Spelled out, so that the script keeps reproducing the shipped file when the preset changes.
 RECIPE = {
     "channels": (8, 16, 32, 64),
@@ -50,6 +51,8 @@ RECIPE = {
     "validation_fraction": 0.1,
     "precision": "auto",
     "warmup_fraction": 0.3,
+    "lr": 5e-3,
+    "beta_2": 0.999,
 }
 
 

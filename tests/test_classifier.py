@@ -22,7 +22,15 @@ from skorch.callbacks import Callback
 
 import skdigits
 from skdigits import CNNDigitClassifier, ImageTransformer
-from skdigits._classifier import AUTO_EPOCHS, MIN_AUTO_STEPS, MIN_AUTO_STEPS_SMALL
+from skdigits._classifier import (
+    AUTO_BETA_2_LARGE,
+    AUTO_BETA_2_SMALL,
+    AUTO_EPOCHS,
+    AUTO_LR_LARGE,
+    AUTO_LR_SMALL,
+    MIN_AUTO_STEPS,
+    MIN_AUTO_STEPS_SMALL,
+)
 from skdigits._networks import check_convs_per_stage
 
 
@@ -308,6 +316,8 @@ def test_images_of_other_channel_counts_than_1_3_4_are_rejected(small_digits):
         ({"precision": "float16"}, "'precision' parameter"),
         ({"image_shape": (1, 2048)}, "exceeds the 1024 pixels"),
         ({"lr": 0}, "'lr' parameter"),
+        ({"beta_2": 1.0}, "'beta_2' parameter"),
+        ({"beta_2": -0.1}, "'beta_2' parameter"),
         ({"warmup_fraction": 0}, "'warmup_fraction' parameter"),
         ({"warmup_fraction": 1}, "'warmup_fraction' parameter"),
         ({"convs_per_stage": "deep"}, "'convs_per_stage' parameter"),
@@ -778,6 +788,38 @@ def test_every_preset_builds_the_network_it_names(name, small_digits):
     validates = preset.get("validation_fraction", defaults["validation_fraction"]) > 0
     assert ("valid_loss" in clf.history_[-1]) == validates
     assert (clf.temperature_ != 1.0) == validates
+
+
+def test_auto_learning_rate_and_beta_2_are_larger_and_shorter_on_large_data(
+    monkeypatch, small_digits
+):
+    X, y = small_digits
+
+    def peak_rate_and_betas(**params):
+        clf = tiny(max_epochs=2, **params).fit(X, y)
+        rates = [b["event_lr"] for e in clf.history_ for b in e["batches"] if "event_lr" in b]
+        return max(rates), clf.net_.optimizer_.param_groups[0]["betas"]
+
+    rate, (beta_1, beta_2) = peak_rate_and_betas()
+    assert (rate, beta_2) == (pytest.approx(AUTO_LR_SMALL, rel=0.05), AUTO_BETA_2_SMALL)
+    # The one-cycle schedule sets the first decay rate: it ends its cycle at 0.95.
+    assert beta_1 == pytest.approx(0.95, abs=0.01)
+    # Above AUGMENT_BELOW images: here 300 images stand in for 10,000.
+    monkeypatch.setattr(skdigits._classifier, "AUGMENT_BELOW", 200)
+    rate, (_, beta_2) = peak_rate_and_betas()
+    assert (rate, beta_2) == (pytest.approx(AUTO_LR_LARGE, rel=0.05), AUTO_BETA_2_LARGE)
+    rate, (_, beta_2) = peak_rate_and_betas(lr=0.02, beta_2=0.95)
+    assert (rate, beta_2) == (pytest.approx(0.02, rel=0.05), 0.95)
+
+
+def test_partial_fit_trains_at_the_small_data_rate_whatever_the_data_size(
+    monkeypatch, small_digits
+):
+    X, y = small_digits
+    monkeypatch.setattr(skdigits._classifier, "AUGMENT_BELOW", 10)
+    clf = tiny().partial_fit(X, y, classes=np.unique(y))
+    group = clf.net_.optimizer_.param_groups[0]
+    assert (group["lr"], group["betas"][1]) == (AUTO_LR_SMALL, AUTO_BETA_2_SMALL)
 
 
 @pytest.mark.parametrize("fraction", [0.15, 0.5])

@@ -482,11 +482,12 @@ def test_format_1_classifier_file_written_by_0_1_0_still_loads(tmp_path):
     assert metadata == {}
     assert isinstance(loaded, CNNDigitClassifier)
     # Written before these parameters existed: trained as they describe, not as the defaults.
-    assert (loaded.convs_per_stage, loaded.precision, loaded.warmup_fraction) == (
-        1,
-        "float32",
-        0.3,
-    )
+    assert (
+        loaded.convs_per_stage,
+        loaded.precision,
+        loaded.warmup_fraction,
+        loaded.beta_2,
+    ) == (1, "float32", 0.3, 0.999)
     expected = np.load(MODEL_FILES / "format1_classifier.skd.proba.npy")
     assert_allclose(loaded.predict_proba(X), expected, rtol=1e-5, atol=1e-6)
 
