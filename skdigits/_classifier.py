@@ -529,7 +529,8 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
         For data that arrives in parts or does not fit in memory, as with
         :meth:`sklearn.neural_network.MLPClassifier.partial_fit`. Each call is one epoch at
         the constant learning rate ``lr`` (no one-cycle schedule: the number of calls is
-        unknown), with no validation split, early stopping or calibration
+        unknown; "auto" is then 5e-3 with ``beta_2=0.999``, the values of small data in
+        ``fit``), with no validation split, early stopping or calibration
         (``temperature_`` stays 1). The optimizer's state carries over between calls. After
         :meth:`fit`, or on a model from :func:`skdigits.load`, the first call starts from
         the fitted weights with a fresh optimizer.
