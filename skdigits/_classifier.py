@@ -594,11 +594,7 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
         if previous is not None and not previous.predict_only and not _is_scheduled(previous):
             net = previous
         else:
-            # With no schedule to anneal it, "auto" is the small-data learning rate.
-            schedule = self._schedule(len(y))._replace(
-                lr=AUTO_LR_SMALL if self.lr == "auto" else self.lr,
-                beta_2=AUTO_BETA_2_SMALL if self.beta_2 == "auto" else self.beta_2,
-            )
+            schedule = self._schedule(len(y), one_cycle=False)
             net = self._new_net(
                 device,
                 schedule,
@@ -666,15 +662,18 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
         blocks = [logits.double() for logits in self.net_.forward_iter(X, training=False)]
         return torch.cat(blocks).numpy() if blocks else np.empty((0, len(self.classes_)))
 
-    def _schedule(self, n_train):
+    def _schedule(self, n_train, one_cycle=True):
         """Return the _Schedule of ``n_train`` training images, "auto" resolved.
 
         Small datasets get smaller batches, more epochs (at least ``MIN_AUTO_STEPS``
         optimizer steps, ``MIN_AUTO_STEPS_SMALL`` below ``AUGMENT_BELOW`` images),
         augmentation and a smaller learning rate: with the settings that suit MNIST, a few
         hundred images get a few dozen steps and the network never leaves its initial guess.
+        Without the one-cycle schedule to anneal it (``partial_fit``), the learning rate and
+        ``beta_2`` are the small-data ones at every size.
         """
         large = n_train >= AUGMENT_BELOW
+        large_rates = large and one_cycle
         batch_size = self.batch_size
         if batch_size == "auto":
             batch_size = min(256, max(16, n_train // 64))
@@ -698,10 +697,10 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
             stroke = AUTO_STROKE if small else 0.0
         lr = self.lr
         if lr == "auto":
-            lr = AUTO_LR_LARGE if large else AUTO_LR_SMALL
+            lr = AUTO_LR_LARGE if large_rates else AUTO_LR_SMALL
         beta_2 = self.beta_2
         if beta_2 == "auto":
-            beta_2 = AUTO_BETA_2_LARGE if large else AUTO_BETA_2_SMALL
+            beta_2 = AUTO_BETA_2_LARGE if large_rates else AUTO_BETA_2_SMALL
         return _Schedule(batch_size, epochs, patience, augment, stroke, lr, beta_2)
 
     def _warn_if_not_learned(self, y_valid, n_train):
