@@ -1,5 +1,6 @@
 """Training plumbing the classifier hands to skorch."""
 
+import sys
 import warnings
 import weakref
 
@@ -151,6 +152,22 @@ def _fused_adamw_runs_on(groups):
     return bool(tensors) and all(tensor.device.type in devices for tensor in tensors)
 
 
+def _without_compiler_import(method, *args):
+    """Call ``method``, torch's optimizer method wrapped for ``torch.compile``, unwrapped.
+
+    torch wraps several methods of its optimizers so that its compiler leaves them alone,
+    and the wrapper imports ``torch._dynamo`` on its first call in a process: about 0.8 s on
+    2 cores (BENCHMARKS.md), most of a small fit's time. Nothing skdigits runs is compiled,
+    so until something else has imported ``torch._dynamo`` the function inside the wrapper
+    (``__wrapped__``, as ``functools.wraps`` keeps it) is called instead. Once it is
+    imported, or where torch keeps no inner function, ``method`` runs as in torch.
+    """
+    inner = getattr(method, "__wrapped__", None)
+    if inner is None or "torch._dynamo" in sys.modules:
+        return method(*args)
+    return inner(*args)
+
+
 class AdamW(torch.optim.AdamW):
     """torch's AdamW, fused where torch can, which asks no GPU anything on the CPU.
 
@@ -165,6 +182,10 @@ class AdamW(torch.optim.AdamW):
     after it fails with "CUDA error: initialization error" (seen on an H200 with torch 2.11).
     While every parameter is on the CPU no graph can be captured, so the check is skipped;
     otherwise it runs as in torch.
+
+    Creating the optimizer, stepping and zeroing the gradients do not import torch's
+    compiler, which torch's optimizers do on their first use in a process (see
+    ``_without_compiler_import``); the arithmetic is torch's.
     """
 
     def __init__(self, params, *args, fused=None, **kwargs):
@@ -177,6 +198,17 @@ class AdamW(torch.optim.AdamW):
         if fused is None and not (kwargs.get("foreach") or kwargs.get("differentiable")):
             fused = _fused_adamw_runs_on(params) or None
         super().__init__(params, *args, fused=fused, **kwargs)
+
+    def add_param_group(self, param_group):
+        _without_compiler_import(torch.optim.Optimizer.add_param_group, self, param_group)
+
+    def zero_grad(self, set_to_none=True):
+        _without_compiler_import(torch.optim.Optimizer.zero_grad, self, set_to_none)
+
+    def step(self, closure=None):
+        # torch's wrapper around step also sets whether autograd records, as here.
+        with torch.set_grad_enabled(self.defaults["differentiable"]):
+            return _without_compiler_import(torch.optim.AdamW.step, self, closure)
 
     def _on_cpu(self):
         return all(p.device.type == "cpu" for group in self.param_groups for p in group["params"])
@@ -202,8 +234,7 @@ class DigitNet(NeuralNetClassifier):
     (their logits come stacked, see DigitEnsemble), averaged over the networks.
 
     A model loaded from a file predicts, and ``fit`` always trains a new net; creating an
-    optimizer would be wasted, and the first one in a process imports torch's compiler,
-    seconds of work (3 s here) that loading a model file should not cost.
+    optimizer would be wasted work that loading a model file should not cost.
 
     Parameters
     ----------

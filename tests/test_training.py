@@ -1,5 +1,8 @@
 """The batch iterator: batches gathered on the host, or on a GPU from one copy of the data."""
 
+import json
+import subprocess
+import sys
 import tracemalloc
 import warnings
 
@@ -188,3 +191,75 @@ def test_fused_adamw_steps_as_torch_s_loop_of_operations():
     for by_fused, by_loop, start in zip(*trained, weights, strict=True):
         torch.testing.assert_close(by_fused, by_loop, rtol=1e-5, atol=1e-6)
         assert not torch.equal(by_fused, start)
+
+
+# Run in a fresh process, where torch's compiler is not imported yet: torch's optimizers
+# import it on first use, about 0.8 s (BENCHMARKS.md), and skdigits' AdamW does not.
+FRESH_PROCESS = """if True:
+    import json, sys
+    import torch
+    from sklearn.datasets import load_digits
+    from skdigits import CNNDigitClassifier
+    from skdigits._training import AdamW
+
+    outcome = {}
+    X, y = load_digits(return_X_y=True)
+    clf = CNNDigitClassifier(channels=(4, 8), max_epochs=2, random_state=0).fit(X, y)
+    outcome["score"] = clf.score(X, y)
+    outcome["imported_by_fit"] = "torch._dynamo" in sys.modules
+
+    torch.manual_seed(0)
+    weights = [torch.randn(5, 3), torch.randn(3)]
+    grads = [[torch.randn_like(w) for w in weights] for _ in range(4)]
+    fused = AdamW(weights).defaults["fused"]  # torch's own default is not fused on the CPU
+
+    class TorchAdamW(torch.optim.AdamW):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, fused=fused, **kwargs)
+
+    def train(optimizer_class):
+        params = [torch.nn.Parameter(w.clone()) for w in weights]
+        opt = optimizer_class(params[:1], lr=0.1, weight_decay=0.01)
+        opt.add_param_group({"params": params[1:], "lr": 0.05})
+        log = []
+        for step_grads in grads:
+            opt.zero_grad()
+            log.append(all(p.grad is None for p in params))
+
+            def closure(step_grads=step_grads):
+                log.append(torch.is_grad_enabled())  # as in torch: passes record
+                for p, g in zip(params, step_grads):
+                    p.grad = g.clone()
+                return torch.tensor(float(len(log)))
+
+            with torch.no_grad():
+                log.append(float(opt.step(closure)))
+                log.append(torch.is_grad_enabled())  # the caller's mode comes back
+        return params, log
+
+    params, outcome["log"] = train(AdamW)
+    outcome["imported_by_adamw"] = "torch._dynamo" in sys.modules
+    expected, outcome["torch_log"] = train(TorchAdamW)
+    outcome["imported_by_torch"] = "torch._dynamo" in sys.modules
+    outcome["equal"] = [torch.equal(a, b) for a, b in zip(params, expected)]
+    outcome["moved"] = [not torch.equal(a, w) for a, w in zip(params, weights)]
+    print(json.dumps(outcome))
+"""
+
+
+def test_adamw_does_not_import_torch_s_compiler_and_steps_as_torch_s_adamw():
+    result = subprocess.run(
+        [sys.executable, "-c", FRESH_PROCESS],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    outcome = json.loads(result.stdout.splitlines()[-1])
+    assert outcome["score"] > 0.5  # the fit trained
+    assert outcome["imported_by_fit"] is False
+    assert outcome["imported_by_adamw"] is False
+    assert outcome["imported_by_torch"] is True  # what the fit and AdamW were spared
+    assert outcome["log"] == outcome["torch_log"]
+    assert outcome["log"][:4] == [True, True, 2.0, False]
+    assert outcome["equal"] == outcome["moved"] == [True, True]
