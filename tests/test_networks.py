@@ -1,5 +1,6 @@
 """The network and its batch-wise augmentation."""
 
+import copy
 import math
 
 import pytest
@@ -11,6 +12,7 @@ from skdigits._networks import (
     BACKGROUND_SAMPLES,
     DigitCNN,
     DigitEnsemble,
+    PoolReLU,
     augment_images,
     random_affine,
     random_stroke_width,
@@ -53,17 +55,53 @@ def test_further_convolutions_keep_the_stage_channels_and_come_before_its_poolin
         ("ConvBNReLU", 4),
         ("ConvBNReLU", 4),
         ("ConvBNReLU", 8),
-        ("MaxPool2d", None),
+        ("PoolReLU", None),
         ("ConvBNReLU", 16),
         ("ConvBNReLU", 16),
         ("ConvBNReLU", 16),
-        ("MaxPool2d", None),
+        ("PoolReLU", None),
         ("AdaptiveAvgPool2d" if stem == "full" else "Identity", None),
     ]
     # The further convolutions are 3x3 at the stage's resolution.
     assert all(layer.conv.stride == (1, 1) for layer in net.features[1:] if hasattr(layer, "conv"))
     rows = torch.randint(0, 256, (2, 28 * 28), dtype=torch.uint8)
     assert net.eval()(rows).shape == (2, 3)
+
+
+def _relu_before_pooling(net):
+    """Return a copy of ``net`` whose convolutions apply their ReLU before max pooling."""
+    twin = copy.deepcopy(net)
+    for i, layer in enumerate(twin.features):
+        if isinstance(layer, PoolReLU):
+            twin.features[i - 1].relu_after_pooling = False
+            twin.features[i] = torch.nn.MaxPool2d(layer.kernel_size)
+    return twin
+
+
+@pytest.mark.parametrize("convs_per_stage", [1, (2, 1, 3)])
+def test_relu_after_pooling_trains_as_relu_before_it(convs_per_stage):
+    torch.manual_seed(0)
+    net = DigitCNN((28, 28), n_classes=3, channels=(4, 8, 16), convs_per_stage=convs_per_stage)
+    pools = [i for i, layer in enumerate(net.features) if isinstance(layer, PoolReLU)]
+    assert len(pools) == 2
+    assert all(net.features[i - 1].relu_after_pooling for i in pools)
+    twin = _relu_before_pooling(net)
+    assert not any(isinstance(layer, PoolReLU) for layer in twin.features)
+    rows = torch.randint(0, 256, (16, 28 * 28), dtype=torch.uint8)
+    y = torch.randint(0, 3, (16,))
+    outputs, grads = [], []
+    for model in (net, twin):
+        torch.manual_seed(1)  # the same dropout
+        logits = model.train()(rows)
+        F.cross_entropy(logits, y).backward()
+        outputs.append(logits)
+        grads.append([p.grad for p in model.parameters()])
+        assert model.eval()(rows).shape == (16, 3)
+    assert torch.equal(outputs[0], outputs[1])
+    for grad, twin_grad in zip(*grads, strict=True):
+        assert torch.equal(grad, twin_grad)
+    assert any(g.abs().sum() > 0 for g in grads[0])
+    torch.testing.assert_close(net.eval()(rows), twin.eval()(rows), rtol=0, atol=0)
 
 
 def _shapes(net):
