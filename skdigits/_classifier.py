@@ -1,5 +1,6 @@
 """CNNDigitClassifier: a scikit-learn classifier that trains a CNN through skorch."""
 
+import contextlib
 import math
 import warnings
 from numbers import Integral, Real
@@ -29,6 +30,7 @@ from ._images import (
     validate_images,
 )
 from ._networks import (
+    AUTO_STAGES,
     LEGACY_STRIDED_STEM_MIN_SIZE,
     MAX_HIDDEN_UNITS,
     MAX_NETWORKS,
@@ -36,6 +38,7 @@ from ._networks import (
     DigitEnsemble,
     check_channels,
     check_convs_per_stage,
+    resolve_channels,
     resolve_stem,
 )
 from ._persistence import write_model_file
@@ -152,15 +155,20 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
 
     Parameters
     ----------
-    channels : tuple of int, default=(16, 16, 64)
+    channels : tuple of int or "auto", default="auto"
         Output channels of each convolutional stage; each stage after the first halves the
-        image size, and so does the first when it is strided (see ``stem``).
+        image size, and so does the first when it is strided (see ``stem``). "auto" is
+        (16, 16, 64), and twice as many, (32, 32, 128), on grey images under 16 pixels a
+        side such as the 8x8 digits, whose networks cost a small part of MNIST's
+        arithmetic: the wider network raised them from 99.62% to 99.76% (5-fold, eight
+        seeds).
     convs_per_stage : int, tuple of int or "auto", default="auto"
         Convolutions in each stage: one int for every stage, or a tuple with one int per
         stage of ``channels``. The further convolutions of a stage are 3x3, keep its
         channels and come before its pooling: a deeper network, slower to train and predict.
         "auto" is two in the last stage but one and one in the others: (1, 2, 1) for the
-        default ``channels``, a second 16-channel convolution at 14x14 on MNIST.
+        three stages of ``channels="auto"``, a second 16-channel convolution at 14x14 on
+        MNIST.
     hidden_units : int, default=128
         Width of the dense layer between the convolutional stages and the output.
     dropout : float, default=0.1
@@ -301,6 +309,8 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
         last epoch without validation.
     n_iter_ : int
         Number of epochs run.
+    channels_ : tuple of int
+        The channels of the stages the network was built with (``channels`` resolved).
     stem_ : {"strided", "full"}
         The first convolution the network was built with (``stem`` resolved).
     temperature_ : float
@@ -327,7 +337,7 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {
-        "channels": [tuple, list],
+        "channels": [tuple, list, StrOptions({"auto"})],
         "convs_per_stage": [
             Interval(Integral, 1, None, closed="left"),
             tuple,
@@ -364,7 +374,7 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
     def __init__(
         self,
         *,
-        channels=(16, 16, 64),
+        channels="auto",
         convs_per_stage="auto",
         hidden_units=128,
         dropout=0.1,
@@ -450,7 +460,7 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
         self : CNNDigitClassifier
             The fitted classifier.
         """
-        with torch_threads(self.n_threads):
+        with torch_threads(self.n_threads), _unchanged_on_error(self):
             return self._fit(X, y, sample_weight, X_val, y_val, sample_weight_val)
 
     def _fit(self, X, y, sample_weight, X_val, y_val, sample_weight_val):
@@ -472,11 +482,15 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
         weight = self._weights(sample_weight, X, y, classes)
         if previous is None:
             self.pixel_range_ = pixel_range(X)
+            self.channels_ = resolve_channels(self.channels, self.image_shape_, self.n_channels_)
             self.stem_ = resolve_stem(self.stem, self.image_shape_)
-        elif self.stem != "auto":
-            # Fine-tuning keeps the fitted network's stem unless another one is asked for
-            # (which _start_from then refuses).
-            self.stem_ = self.stem
+        else:
+            # Fine-tuning keeps the fitted network's channels and stem unless others are
+            # asked for (which _start_from then refuses).
+            if self.channels != "auto":
+                self.channels_ = check_channels(self.channels)
+            if self.stem != "auto":
+                self.stem_ = self.stem
         rng = check_random_state(self.random_state)
         self.classes_ = classes
         if X_val is not None or y_val is not None:
@@ -553,7 +567,7 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
         self : CNNDigitClassifier
             The classifier, trained one more epoch.
         """
-        with torch_threads(self.n_threads):
+        with torch_threads(self.n_threads), _unchanged_on_error(self):
             return self._partial_fit(X, y, classes, sample_weight)
 
     def _partial_fit(self, X, y, classes, sample_weight):
@@ -587,6 +601,7 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
         weight = self._weights(sample_weight, X, y, known)
         if first:
             self.pixel_range_ = pixel_range(X)
+            self.channels_ = resolve_channels(self.channels, self.image_shape_, self.n_channels_)
             self.stem_ = resolve_stem(self.stem, self.image_shape_)
             self.classes_ = known
         rng = check_random_state(self.random_state)
@@ -761,7 +776,7 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
             module=DigitEnsemble if self.n_networks > 1 else DigitCNN,
             module__image_shape=self.image_shape_,
             module__n_classes=len(self.classes_),
-            module__channels=tuple(self.channels),
+            module__channels=self.channels_,
             module__convs_per_stage=self.convs_per_stage,
             module__hidden_units=self.hidden_units,
             module__dropout=self.dropout,
@@ -983,7 +998,10 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
         """
         device = _resolve_device(device)
         checks = {
-            "channels": (is_list, "a list of ints"),
+            "channels": (
+                lambda value: is_list(value) or value == "auto",
+                "'auto' or a list of ints",
+            ),
             "convs_per_stage": (
                 lambda value: is_list(value) or isinstance(value, int) or value == "auto",
                 "'auto', an int or a list of ints",
@@ -995,12 +1013,8 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
         # describes, not as today's defaults would.
         clf = cls(**{**_LEGACY_PARAMS, **params_from_state(cls, stored, checks)})
         clf._validate_params()
-        checked("channels", check_channels, clf.channels)
-        checked(
-            "convs_per_stage",
-            lambda convs: check_convs_per_stage(convs, len(clf.channels)),
-            clf.convs_per_stage,
-        )
+        if clf.channels != "auto":
+            checked("channels", check_channels, clf.channels)
         attributes = field(state, "attributes", is_dict, "an object")
         for name, (_, read) in _ATTRIBUTES.items():
             if name in attributes or name not in _OPTIONAL_ATTRIBUTES:
@@ -1008,6 +1022,11 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
                 setattr(clf, name, checked(name, read, value))
             elif _OPTIONAL_ATTRIBUTES[name] is not None:
                 setattr(clf, name, _OPTIONAL_ATTRIBUTES[name])
+        if not hasattr(clf, "channels_"):
+            # Written before channels could be "auto": the parameter is the network's.
+            if clf.channels == "auto":
+                raise ValueError("its description lacks 'channels_'")
+            clf.channels_ = check_channels(clf.channels)
         if not hasattr(clf, "stem_"):
             # Written before the stem was stored: "auto" meant the rule of that time.
             clf.stem_ = resolve_stem(clf.stem, clf.image_shape_, LEGACY_STRIDED_STEM_MIN_SIZE)
@@ -1017,8 +1036,9 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
 
     def _check_network(self):
         """Raise a ValueError unless channels and convs_per_stage describe a network."""
-        check_channels(self.channels)
-        check_convs_per_stage(self.convs_per_stage, len(self.channels))
+        auto = isinstance(self.channels, str)  # "auto", as _validate_params checked
+        n_stages = AUTO_STAGES if auto else len(check_channels(self.channels))
+        check_convs_per_stage(self.convs_per_stage, n_stages)
 
     def _check_attributes_agree(self):
         """Raise a ValueError unless the restored attributes describe one consistent model."""
@@ -1039,6 +1059,16 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
                     f"'image_shape' {self.image_shape} disagrees with 'image_shape_' "
                     f"{self.image_shape_}"
                 )
+        if self.channels != "auto" and check_channels(self.channels) != self.channels_:
+            raise ValueError(
+                f"'channels_' {list(self.channels_)} disagrees with 'channels' "
+                f"{list(self.channels)}"
+            )
+        checked(
+            "convs_per_stage",
+            lambda value: check_convs_per_stage(value, len(self.channels_)),
+            self.convs_per_stage,
+        )
         if self.stem not in ("auto", self.stem_):
             raise ValueError(f"'stem_' {self.stem_!r} disagrees with 'stem' {self.stem!r}")
         names = getattr(self, "feature_names_in_", None)
@@ -1131,6 +1161,7 @@ _ATTRIBUTES = {
     "n_channels_": (int, _require(lambda c: c in (1, *COLOUR_CHANNELS), "1, 3 or 4")),
     "temperature_": (float, _require(_is_positive_finite, "a positive finite number", float)),
     "stem_": (str, _require(lambda stem: stem in ("strided", "full"), '"strided" or "full"')),
+    "channels_": (list, check_channels),
 }
 # Attributes a model may lack, and their value then: feature names come with DataFrames;
 # files written by skdigits 0.1 hold grey models without calibration, and no resolved stem
@@ -1140,6 +1171,7 @@ _OPTIONAL_ATTRIBUTES = {
     "temperature_": 1.0,
     "n_channels_": 1,
     "stem_": None,
+    "channels_": None,
 }
 
 
@@ -1213,6 +1245,23 @@ def _fit_temperature(logits, y, weight=None):
     bound = np.log(MAX_TEMPERATURE)
     best = minimize_scalar(log_loss, bounds=(-bound, bound), method="bounded")
     return float(np.exp(best.x))
+
+
+@contextlib.contextmanager
+def _unchanged_on_error(estimator):
+    """Put back the attributes ``estimator`` had when the block raises.
+
+    A fit that is refused or fails (a warm start onto another network, bad validation data,
+    an error while training) then leaves a fitted classifier as it was: its attributes keep
+    describing its network, so it still predicts, and the model file it saves still loads.
+    """
+    before = dict(vars(estimator))
+    try:
+        yield
+    except BaseException:
+        vars(estimator).clear()
+        vars(estimator).update(before)
+        raise
 
 
 def _start_from(net, previous):

@@ -579,6 +579,24 @@ def test_warm_start_refuses_a_network_of_another_depth(small_digits):
         clf.set_params(convs_per_stage=1, n_networks=2).fit(X, y)
 
 
+def test_a_refused_warm_start_leaves_the_fitted_classifier_as_it_was(small_digits, tmp_path):
+    X, y = small_digits
+    clf = tiny(max_epochs=1).fit(X, y)
+    fitted, proba = dict(vars(clf)), clf.predict_proba(X)
+    few = y < 5  # classes_ would change too
+    with pytest.raises(ValueError, match="warm_start=True needs the network"):
+        clf.set_params(warm_start=True, channels=(4, 16)).fit(X[few], y[few])
+    assert vars(clf).keys() == fitted.keys()
+    learned = [name for name in fitted if name.endswith("_")]
+    assert "classes_" in learned
+    assert all(vars(clf)[name] is fitted[name] for name in learned)
+    assert clf.channels_ == (4, 8)
+    assert_array_equal(clf.predict_proba(X), proba)
+    # Its attributes still describe its network: the file it saves loads.
+    clf.set_params(channels=(4, 8)).save(tmp_path / "model.skd")
+    assert_array_equal(skdigits.load(tmp_path / "model.skd").predict_proba(X), proba)
+
+
 def test_n_networks_trains_an_ensemble_that_predicts_its_networks_mean_probability(
     small_digits,
 ):
@@ -773,7 +791,9 @@ def test_every_preset_builds_the_network_it_names(name, small_digits):
     module = clf.net_.module_
     networks = getattr(module, "networks", [module])
     assert len(networks) == preset.get("n_networks", defaults["n_networks"])
-    channels = preset.get("channels", defaults["channels"])
+    # "auto" channels are the wider ones on these 8x8 images (test_persistence.py).
+    channels = preset.get("channels", clf.channels_)
+    assert clf.channels_ == tuple(channels)
     convs = check_convs_per_stage(
         preset.get("convs_per_stage", defaults["convs_per_stage"]), len(channels)
     )

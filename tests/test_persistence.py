@@ -456,7 +456,11 @@ def test_description_that_is_not_json_is_rejected(saved):
 
 
 def test_weights_that_do_not_fit_the_parameters_are_rejected(saved):
-    _rewrite_description(saved, lambda d: _params(d).update(channels=[4, 16]))
+    def wider(description):
+        _params(description).update(channels=[4, 16])
+        _attributes(description).update(channels_=[4, 16])
+
+    _rewrite_description(saved, wider)
     with pytest.raises(ValueError, match="weights do not fit"):
         load(saved)
 
@@ -1051,6 +1055,68 @@ def test_state_without_a_stem_loads_by_the_rule_it_was_saved_under(small_digits)
         CNNDigitClassifier(**loaded.get_params()).set_params(warm_start=False).fit(images, y).stem_
         == "full"
     )
+
+
+@pytest.mark.filterwarnings("ignore:the classifier did not learn")
+@pytest.mark.parametrize(
+    ("side", "channels"),
+    [(8, (32, 32, 128)), (12, (32, 32, 128)), (16, (16, 16, 64)), (28, (16, 16, 64))],
+)
+def test_fit_records_the_channels_auto_resolved_to(side, channels, small_digits):
+    X, y = small_digits
+    images = np.kron(X[:100].reshape(-1, 8, 8), np.ones((1, 4, 4)))[:, :side, :side]
+    clf = tiny(channels="auto", max_epochs=1).fit(images, y[:100])
+    assert clf.channels_ == channels
+    convs = [m for m in clf.net_.module_.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert tuple(conv.out_channels for conv in convs) == channels  # one conv per stage
+
+
+def test_channels_auto_keeps_colour_images_narrow(small_digits):
+    X, y = small_digits
+    colour = np.repeat(X[:100].reshape(-1, 8, 8, 1), 3, axis=3)
+    clf = tiny(channels="auto", max_epochs=1).fit(colour, y[:100])
+    assert (clf.n_channels_, clf.channels_) == (3, (16, 16, 64))
+
+
+def test_channels_auto_round_trips_with_the_channels_it_resolved_to(small_digits, tmp_path):
+    X, y = small_digits
+    clf = tiny(channels="auto", max_epochs=1).fit(X, y)
+    clf.save(tmp_path / "model.skd")
+    loaded = load(tmp_path / "model.skd")
+    assert (loaded.channels, loaded.channels_) == ("auto", (32, 32, 128))
+    assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+
+
+def test_state_without_channels_resolved_loads_its_channels_parameter(fitted, small_digits):
+    # Files written before channels could be "auto" store the network's list only.
+    X, _ = small_digits
+    tensors, state = fitted.to_state()
+    state = json.loads(json.dumps(state))
+    del state["attributes"]["channels_"]
+    loaded = CNNDigitClassifier.from_state(tensors, state)
+    assert loaded.channels_ == tuple(fitted.channels) == (4, 8)
+    assert_array_equal(loaded.predict_proba(X), fitted.predict_proba(X))
+    state["params"]["channels"] = "auto"
+    with pytest.raises(ValueError, match="lacks 'channels_'"):
+        CNNDigitClassifier.from_state(tensors, state)
+
+
+@pytest.mark.parametrize(
+    ("where", "value", "message"),
+    [
+        ("attributes", [4, 0], "'channels_': channels must be"),
+        ("attributes", [4, 16], r"'channels_' \[4, 16\] disagrees with 'channels' \[4, 8\]"),
+        ("params", "wide", "'channels' should be 'auto' or a list of ints"),
+    ],
+)
+def test_stored_channels_that_do_not_describe_the_network_are_rejected(
+    fitted, where, value, message
+):
+    tensors, state = fitted.to_state()
+    state = json.loads(json.dumps(state))
+    state[where]["channels_" if where == "attributes" else "channels"] = value
+    with pytest.raises(ValueError, match=message):
+        CNNDigitClassifier.from_state(tensors, state)
 
 
 def test_stored_stem_that_is_not_a_stem_is_rejected(fitted):
