@@ -1071,6 +1071,7 @@ def test_fit_records_the_channels_auto_resolved_to(side, channels, small_digits)
     assert tuple(conv.out_channels for conv in convs) == channels  # one conv per stage
 
 
+@pytest.mark.filterwarnings("ignore:the classifier did not learn")
 def test_channels_auto_keeps_colour_images_narrow(small_digits):
     X, y = small_digits
     colour = np.repeat(X[:100].reshape(-1, 8, 8, 1), 3, axis=3)
