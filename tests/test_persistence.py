@@ -1060,7 +1060,7 @@ def test_state_without_a_stem_loads_by_the_rule_it_was_saved_under(small_digits)
 @pytest.mark.filterwarnings("ignore:the classifier did not learn")
 @pytest.mark.parametrize(
     ("side", "channels"),
-    [(8, (32, 32, 128)), (12, (32, 32, 128)), (16, (16, 16, 64)), (28, (16, 16, 64))],
+    [(8, (32, 32, 128)), (11, (32, 32, 128)), (12, (16, 16, 64)), (28, (16, 16, 64))],
 )
 def test_fit_records_the_channels_auto_resolved_to(side, channels, small_digits):
     X, y = small_digits
