@@ -26,6 +26,7 @@ from sklearn.preprocessing import FunctionTransformer
 from skorch.callbacks import EpochTimer
 from skorch.history import History
 
+import skdigits._classifier
 from skdigits import (
     CNNDigitClassifier,
     DigitNormalizer,
@@ -1057,18 +1058,41 @@ def test_state_without_a_stem_loads_by_the_rule_it_was_saved_under(small_digits)
     )
 
 
+WIDE, NARROW = (32, 32, 128), (16, 16, 64)
+
+
 @pytest.mark.filterwarnings("ignore:the classifier did not learn")
 @pytest.mark.parametrize(
-    ("side", "channels"),
-    [(8, (32, 32, 128)), (11, (32, 32, 128)), (12, (16, 16, 64)), (28, (16, 16, 64))],
+    ("side", "large", "channels"),
+    [
+        (8, False, WIDE),
+        (11, True, WIDE),
+        (12, False, NARROW),
+        (16, False, NARROW),
+        (28, False, WIDE),
+        (28, True, NARROW),
+    ],
 )
-def test_fit_records_the_channels_auto_resolved_to(side, channels, small_digits):
+def test_fit_records_the_channels_auto_resolved_to(
+    side, large, channels, small_digits, monkeypatch
+):
+    if large:  # 90 training images stand in for 10,000 or more
+        monkeypatch.setattr(skdigits._classifier, "AUGMENT_BELOW", 50)
     X, y = small_digits
     images = np.kron(X[:100].reshape(-1, 8, 8), np.ones((1, 4, 4)))[:, :side, :side]
     clf = tiny(channels="auto", max_epochs=1).fit(images, y[:100])
     assert clf.channels_ == channels
     convs = [m for m in clf.net_.module_.modules() if isinstance(m, torch.nn.Conv2d)]
     assert tuple(conv.out_channels for conv in convs) == channels  # one conv per stage
+
+
+def test_partial_fit_resolves_auto_channels_by_the_image_size_alone(small_digits):
+    # The size of the whole data is unknown: a first part of 100 images is not small data.
+    X, y = small_digits
+    images = np.kron(X[:100].reshape(-1, 8, 8), np.ones((1, 4, 4)))[:, :28, :28]
+    clf = tiny(channels="auto").partial_fit(images, y[:100], classes=np.arange(10))
+    assert clf.channels_ == NARROW
+    assert tiny(channels="auto").partial_fit(X, y, classes=np.arange(10)).channels_ == WIDE
 
 
 @pytest.mark.filterwarnings("ignore:the classifier did not learn")
