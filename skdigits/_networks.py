@@ -42,12 +42,11 @@ AUTO_DEEPENED_STAGE = -2
 #   97.65% -> 97.99% over four, every seed higher; 1.15-1.6x the fit time;
 # - on small data (the classifier's small_data: under 10,000 training images) of MNIST's
 #   size, where a fit takes seconds: 1,000 MNIST images 98.43% -> 98.72%, 3,000 99.05% ->
-#   99.28% over six seeds, in 1.7-1.8x the time. The 16x16 stand-ins for scans gained
+#   99.28% over six seeds, in 1.3-1.8x the time. The 16x16 stand-ins for scans gained
 #   nothing (usps-like +0.08, semeion-like -0.18 points), so they keep the narrower network.
-# Colour 8x8 digits keep
-# the narrower network: the wider one stayed near chance for its first epochs on them and
-# ended at 59% against 96% (BENCHMARKS.md). Both choices have three stages, so
-# convs_per_stage is checked against three.
+# Colour 8x8 digits keep the narrower network: the wider one stayed near chance for its
+# first epochs on them and ended at 59% against 95% (BENCHMARKS.md). Both choices have three
+# stages, so convs_per_stage is checked against three.
 AUTO_CHANNELS = (16, 16, 64)
 AUTO_CHANNELS_WIDE = (32, 32, 128)
 WIDE_BELOW_SIZE = 12
