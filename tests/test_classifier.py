@@ -28,6 +28,7 @@ from skdigits._classifier import (
     AUTO_EPOCHS,
     AUTO_LR_LARGE,
     AUTO_LR_SMALL,
+    AUTO_LR_SMALL_COLOUR,
     MIN_AUTO_STEPS,
     MIN_AUTO_STEPS_SMALL,
 )
@@ -830,6 +831,22 @@ def test_auto_learning_rate_and_beta_2_are_larger_and_shorter_on_large_data(
     assert (rate, beta_2) == (pytest.approx(AUTO_LR_LARGE, rel=0.05), AUTO_BETA_2_LARGE)
     rate, (_, beta_2) = peak_rate_and_betas(lr=0.02, beta_2=0.95)
     assert (rate, beta_2) == (pytest.approx(0.02, rel=0.05), 0.95)
+
+
+def test_auto_learning_rate_is_halved_for_small_colour_data(monkeypatch, small_digits):
+    X, y = small_digits
+    colour = np.repeat(X.reshape(-1, 8, 8, 1), 3, axis=3)
+
+    def peak_rate():
+        clf = tiny(max_epochs=1).fit(colour, y)
+        return max(b["event_lr"] for e in clf.history_ for b in e["batches"] if "event_lr" in b)
+
+    assert peak_rate() == pytest.approx(AUTO_LR_SMALL_COLOUR, rel=0.05)
+    assert AUTO_LR_SMALL_COLOUR < AUTO_LR_SMALL
+    monkeypatch.setattr(skdigits._classifier, "AUGMENT_BELOW", 200)
+    assert peak_rate() == pytest.approx(AUTO_LR_LARGE, rel=0.05)
+    colour_part = tiny().partial_fit(colour, y, classes=np.unique(y))
+    assert colour_part.net_.optimizer_.param_groups[0]["lr"] == AUTO_LR_SMALL_COLOUR
 
 
 def test_partial_fit_trains_at_the_small_data_rate_whatever_the_data_size(

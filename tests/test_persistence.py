@@ -1096,11 +1096,11 @@ def test_partial_fit_resolves_auto_channels_by_the_image_size_alone(small_digits
 
 
 @pytest.mark.filterwarnings("ignore:the classifier did not learn")
-def test_channels_auto_keeps_colour_images_narrow(small_digits):
+def test_channels_auto_widens_colour_images_as_grey_ones(small_digits):
     X, y = small_digits
     colour = np.repeat(X[:100].reshape(-1, 8, 8, 1), 3, axis=3)
     clf = tiny(channels="auto", max_epochs=1).fit(colour, y[:100])
-    assert (clf.n_channels_, clf.channels_) == (3, (16, 16, 64))
+    assert (clf.n_channels_, clf.channels_) == (3, WIDE)
 
 
 def test_channels_auto_round_trips_with_the_channels_it_resolved_to(small_digits, tmp_path):
