@@ -1108,7 +1108,7 @@ def test_channels_auto_round_trips_with_the_channels_it_resolved_to(small_digits
     clf = tiny(channels="auto", max_epochs=1).fit(X, y)
     clf.save(tmp_path / "model.skd")
     loaded = load(tmp_path / "model.skd")
-    assert (loaded.channels, loaded.channels_) == ("auto", (32, 32, 128))
+    assert (loaded.channels, loaded.channels_) == ("auto", WIDE)
     assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
 
 
