@@ -46,12 +46,12 @@ AUTO_DEEPENED_STAGE = -2
 #   nothing (usps-like +0.08, semeion-like -0.18 points), so they keep the narrower network.
 # Colour 8x8 digits gain too (95.89% -> 96.71% over six seeds) at the colour learning rate
 # of the classifier's lr="auto"; at the grey images' rate the wider network stayed near
-# chance on them (BENCHMARKS.md). Both choices have three stages, so convs_per_stage is
-# checked against three.
+# chance on them (BENCHMARKS.md). Both choices have the same number of stages, which
+# convs_per_stage is checked against.
 AUTO_CHANNELS = (16, 16, 64)
 AUTO_CHANNELS_WIDE = (32, 32, 128)
 WIDE_BELOW_SIZE = 12
-AUTO_STAGES = 3
+AUTO_STAGES = len(AUTO_CHANNELS)
 # The augmentation's fill, an image's background, is the median of at most this many of its
 # pixels, evenly spaced: the median of all MNIST's 784 took 1.4 ms of a 20 ms training step,
 # of every fourth 0.17 ms. A digit covers a small part of its image, so the sample finds the

@@ -1028,10 +1028,15 @@ def test_save_leaves_other_files_that_look_temporary_alone(fitted, saved):
     assert sorted(os.listdir(saved.parent)) == sorted([saved.name, *others])
 
 
+def _digits_of_side(X, side):
+    """Return 8x8 digits blown up 4x (32x32) and cut to ``side`` x ``side`` pixels."""
+    return np.kron(X.reshape(-1, 8, 8), np.ones((1, 4, 4)))[:, :side, :side]
+
+
 @pytest.mark.parametrize(("side", "stem"), [(8, "full"), (16, "full"), (28, "strided")])
 def test_fit_records_the_stem_auto_resolved_to(side, stem, small_digits):
     X, y = small_digits
-    images = np.kron(X[:100].reshape(-1, 8, 8), np.ones((1, 4, 4)))[:, :side, :side]
+    images = _digits_of_side(X[:100], side)
     clf = tiny(max_epochs=1).fit(images, y[:100])
     assert clf.stem_ == stem
     assert clf.net_.module_.features[0].conv.stride == ((2, 2) if stem == "strided" else (1, 1))
@@ -1079,7 +1084,7 @@ def test_fit_records_the_channels_auto_resolved_to(
     if large:  # 90 training images stand in for 10,000 or more
         monkeypatch.setattr(skdigits._classifier, "AUGMENT_BELOW", 50)
     X, y = small_digits
-    images = np.kron(X[:100].reshape(-1, 8, 8), np.ones((1, 4, 4)))[:, :side, :side]
+    images = _digits_of_side(X[:100], side)
     clf = tiny(channels="auto", max_epochs=1).fit(images, y[:100])
     assert clf.channels_ == channels
     convs = [m for m in clf.net_.module_.modules() if isinstance(m, torch.nn.Conv2d)]
@@ -1089,7 +1094,7 @@ def test_fit_records_the_channels_auto_resolved_to(
 def test_partial_fit_resolves_auto_channels_by_the_image_size_alone(small_digits):
     # The size of the whole data is unknown: a first part of 100 images is not small data.
     X, y = small_digits
-    images = np.kron(X[:100].reshape(-1, 8, 8), np.ones((1, 4, 4)))[:, :28, :28]
+    images = _digits_of_side(X[:100], 28)
     clf = tiny(channels="auto").partial_fit(images, y[:100], classes=np.arange(10))
     assert clf.channels_ == NARROW
     assert tiny(channels="auto").partial_fit(X, y, classes=np.arange(10)).channels_ == WIDE
