@@ -46,8 +46,13 @@ __all__ = ["main"]
 _CNN_DEFAULTS = CNNDigitClassifier().get_params()
 _DATASET_HELP = (
     "'digits' (scikit-learn's bundled 8x8 digits), 'mnist' (the MNIST IDX files in "
-    "--data-home) or the path of a folder with one sub-folder of images per class"
+    "--data-home), 'usps' or 'semeion' (16x16 handwriting: their files in --data-home) or "
+    "the path of a folder with one sub-folder of images per class"
 )
+# Named datasets that come with their own test set, and the others, whose held-out images
+# train records by index.
+_WITH_TEST_SET = {"mnist": "MNIST", "usps": "USPS"}
+_BY_INDEX = ("digits", "semeion")
 # Options of the classifier the command line sets, by their parameter names.
 _CNN_OPTIONS = (
     "channels",
@@ -197,11 +202,11 @@ def _train(args):
             "at least two classes"
         )
     held_out = None
-    if args.dataset == "mnist":
-        # MNIST comes with its own test set, used here for reporting only.
+    if args.dataset in _WITH_TEST_SET:
+        # MNIST and USPS come with their own test sets, used here for reporting only.
         X_train, y_train = X, y
         X_test, y_test = datasets.load_dataset(args.dataset, "test", args.data_home)
-        test_set = "images of the MNIST test set"
+        test_set = f"images of the {_WITH_TEST_SET[args.dataset]} test set"
     elif args.test_size > 0:
         train, test = train_test_split(
             np.arange(len(y)), test_size=args.test_size, stratify=y, random_state=args.random_state
@@ -267,8 +272,8 @@ def _take(X, indices):
 
 def _describe_held_out(dataset, X, test):
     """Return what a model file records of the images train held out, to evaluate on them."""
-    if dataset == "digits":
-        return {"dataset": "digits", "indices": [int(i) for i in test]}
+    if dataset in _BY_INDEX:
+        return {"dataset": dataset, "indices": [int(i) for i in test]}
     root = Path(dataset).resolve()
     return {
         "dataset": str(root),
@@ -280,10 +285,16 @@ def _held_out(dataset, X, y, held_out):
     """Return ``(X, y)`` restricted to the images recorded as held out, or None if not these."""
     if not held_out:
         return None
-    if dataset == "digits" and held_out.get("dataset") == "digits":
+    if dataset in _BY_INDEX and held_out.get("dataset") == dataset:
         indices = np.asarray(held_out["indices"], dtype=np.int64)
+        if indices.size and not 0 <= indices.min() <= indices.max() < len(y):
+            raise ValueError(
+                f"the images held out when the model was trained include image {indices.max()} "
+                f"of {dataset}, which now holds {len(y)} images"
+            )
         return X[indices], y[indices]
-    if dataset in ("digits", "mnist") or str(Path(dataset).resolve()) != held_out.get("dataset"):
+    named = (*_BY_INDEX, *_WITH_TEST_SET)
+    if dataset in named or str(Path(dataset).resolve()) != held_out.get("dataset"):
         return None
     root = Path(dataset).resolve()
     index = {Path(path).resolve().relative_to(root).as_posix(): i for i, path in enumerate(X)}
@@ -301,8 +312,8 @@ def _evaluate(args):
     """Print the accuracy and classification report of a saved model on a dataset."""
     model, metadata = _load_model(args.model, return_metadata=True)
     X, y = datasets.load_dataset(args.dataset, "test", args.data_home)
-    if args.dataset == "mnist":
-        test_set = "images of the MNIST test set"
+    if args.dataset in _WITH_TEST_SET:
+        test_set = f"images of the {_WITH_TEST_SET[args.dataset]} test set"
     else:
         recorded = _held_out(args.dataset, X, y, metadata.get("held_out"))
         if recorded is not None:
@@ -411,7 +422,8 @@ def _parser():
     data.add_argument(
         "--data-home",
         metavar="DIR",
-        help="folder holding the MNIST files (default: $SKDIGITS_DATA or ~/skdigits_data)",
+        help="folder holding the MNIST, USPS or Semeion files (default: $SKDIGITS_DATA or "
+        "~/skdigits_data)",
     )
 
     common = argparse.ArgumentParser(add_help=False)
@@ -497,7 +509,8 @@ def _parser():
         nargs=2,
         metavar=("H", "W"),
         help="height and width the images are normalised to (default: learned from the "
-        "dataset: 28 28 for MNIST and folders, 8 8 for the bundled digits)",
+        "dataset: 28 28 for MNIST and folders, 16 16 for USPS and Semeion, 8 8 for the "
+        "bundled digits)",
     )
     model.add_argument(
         "--device",
@@ -551,9 +564,9 @@ def _parser():
         type=float,
         default=0.2,
         metavar="X",
-        help="share of the bundled digits or of an image folder held out, stratified, for "
-        "testing, and recorded in the model file for evaluate; 0 trains on every image. "
-        "MNIST uses its own test set (default: 0.2)",
+        help="share of the bundled digits, Semeion or an image folder held out, stratified, "
+        "for testing, and recorded in the model file for evaluate; 0 trains on every image. "
+        "MNIST and USPS use their own test sets (default: 0.2)",
     )
     train.set_defaults(run=_train)
 

@@ -5,6 +5,8 @@ Every loader returns the pixels ``X`` and the labels ``y`` ready to pass to
 
 - :func:`load_mnist` reads MNIST from its standard IDX files (and can download them),
 - :func:`load_digits` returns scikit-learn's bundled 8x8 digits,
+- :func:`load_usps` and :func:`load_semeion` read two collections of 16x16 handwritten
+  digits, USPS and Semeion (and can download them),
 - :func:`load_image_folder` reads your own images, one sub-folder per class,
 - :func:`list_image_folder` lists such a folder's files and labels, to read later,
 - :func:`load_image` reads one image file, for example to predict its digit,
@@ -14,7 +16,9 @@ Every loader returns the pixels ``X`` and the labels ``y`` ready to pass to
   was trained on.
 """
 
+import bz2
 import gzip
+import io
 import math
 import os
 import struct
@@ -35,6 +39,8 @@ __all__ = [
     "load_image",
     "load_image_folder",
     "load_mnist",
+    "load_semeion",
+    "load_usps",
     "match_pixel_range",
 ]
 
@@ -44,6 +50,14 @@ _MNIST_FILES = {
 }
 _MNIST_IMAGE_SHAPE = (28, 28)
 _IDX_UNSIGNED_BYTE = 0x08
+_USPS_FILES = {"train": "usps", "test": "usps.t"}
+_USPS_PIXELS = 16 * 16
+_SEMEION_FILE = "semeion.data"
+# Limits on what a file may hold, a few times the real files' sizes (USPS's training set
+# is about 25 MB of text, 7,291 lines of 256 "index:value" pairs; Semeion's file about
+# 3 MB), so that a corrupt or hostile file is refused before it fills the memory.
+_MAX_USPS_BYTES = 64 * 2**20
+_MAX_SEMEION_BYTES = 16 * 2**20
 
 
 def load_mnist(subset="train", data_home=None, download=False):
@@ -159,6 +173,166 @@ def load_digits():
     ((1797, 64), (1797,))
     """
     return sklearn.datasets.load_digits(return_X_y=True)
+
+
+def load_usps(subset="train", data_home=None, download=False):
+    """Return the USPS handwritten digits of one subset as ``(X, y)``.
+
+    USPS holds 16x16 grey-level digits scanned from envelopes of the US Postal Service:
+    7,291 training and 2,007 test images. Its files are the ones LIBSVM's site publishes
+    and ``torchvision.datasets.USPS`` downloads: ``usps.bz2`` (training) and
+    ``usps.t.bz2`` (test), in LIBSVM's text format, bzip2-compressed or not (``usps``,
+    ``usps.t``). They are looked for in ``data_home``.
+
+    Parameters
+    ----------
+    subset : {"train", "test"}, default="train"
+        ``"train"`` gives the 7,291 training images, ``"test"`` the 2,007 test images.
+    data_home : str or path-like, default=None
+        Folder holding the files. ``None`` means the ``SKDIGITS_DATA`` environment variable
+        if it is set, else ``~/skdigits_data``.
+    download : bool, default=False
+        If the file is missing, download it with ``torchvision.datasets.USPS`` into
+        ``data_home`` first (its checksum is checked).
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, 256), dtype float32
+        One row per image: the 16x16 pixels in row-major order, on the file's scale of -1
+        (background) to 1 (ink).
+    y : ndarray of shape (n_samples,), dtype int64
+        The digit shown in each image, 0 to 9 (the file stores it plus one).
+
+    Raises
+    ------
+    ValueError
+        If ``subset`` is neither ``"train"`` nor ``"test"``, or the file is not a valid
+        (bzip2-compressed) LIBSVM file of 16x16 images labelled 1 to 10, or is larger than
+        any USPS file.
+    FileNotFoundError
+        If the file is missing and ``download=False``; the message lists every path looked
+        in.
+
+    See Also
+    --------
+    load_semeion : Binary 16x16 digits of another collection.
+    sklearn.datasets.load_svmlight_file : The parser of LIBSVM's format used here.
+
+    Examples
+    --------
+    >>> from skdigits.datasets import load_usps
+    >>> X, y = load_usps("test", download=True)  # doctest: +SKIP
+    >>> X.shape, y.shape  # doctest: +SKIP
+    ((2007, 256), (2007,))
+    """
+    _check_subset(subset)
+    data_home = _resolve_data_home(data_home)
+    name = _USPS_FILES[subset]
+    candidates = [data_home / name, data_home / f"{name}.bz2"]
+    path = _first_file(candidates)
+    if path is None and download:
+        import torchvision.datasets
+
+        torchvision.datasets.USPS(root=data_home, train=subset == "train", download=True)
+        path = _first_file(candidates)
+    if path is None:
+        raise _missing("USPS", subset, candidates, "load_usps", data_home)
+    raw = _read_capped(path, _MAX_USPS_BYTES, "a USPS file")
+    try:
+        X, y = sklearn.datasets.load_svmlight_file(
+            io.BytesIO(raw), n_features=_USPS_PIXELS, zero_based=False
+        )
+    except ValueError as exc:
+        raise ValueError(
+            f"{path} is not a LIBSVM file of 16x16 images ({exc}); download it again"
+        ) from exc
+    if len(y) == 0:
+        raise ValueError(f"{path} holds no images")
+    if not np.all(np.isin(y, np.arange(1, 11))):
+        bad = y[~np.isin(y, np.arange(1, 11))][0]
+        raise ValueError(f"{path} holds the label {bad:g}; USPS labels are 1 to 10 (digit + 1)")
+    X = X.toarray().astype(np.float32)
+    if not np.isfinite(X).all():
+        raise ValueError(f"{path} holds pixel values that are not finite numbers")
+    return X, y.astype(np.int64) - 1
+
+
+def load_semeion(data_home=None, download=False):
+    """Return the Semeion handwritten digits as ``(X, y)``.
+
+    Semeion holds 1,593 binary 16x16 digits written by about 80 people and scanned, with no
+    split into training and test images (cross-validate, e.g. with 5 folds). Its file is
+    ``semeion.data`` from the UCI Machine Learning Repository, the one
+    ``torchvision.datasets.SEMEION`` downloads: per image a line of 256 pixels (0 or 1)
+    and 10 indicator columns of the digit. It is looked for in ``data_home``.
+
+    Parameters
+    ----------
+    data_home : str or path-like, default=None
+        Folder holding the file. ``None`` means the ``SKDIGITS_DATA`` environment variable
+        if it is set, else ``~/skdigits_data``.
+    download : bool, default=False
+        If the file is missing, download it with ``torchvision.datasets.SEMEION`` into
+        ``data_home`` first (its checksum is checked).
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, 256), dtype uint8
+        One row per image: the 16x16 pixels in row-major order, 0 (background) or 1 (ink).
+    y : ndarray of shape (n_samples,), dtype int64
+        The digit shown in each image, 0 to 9.
+
+    Raises
+    ------
+    ValueError
+        If the file is not a Semeion file: rows of 256 pixels of 0 or 1 and 10 indicator
+        columns with exactly one 1, or larger than the Semeion file.
+    FileNotFoundError
+        If the file is missing and ``download=False``.
+
+    See Also
+    --------
+    load_usps : Grey-level 16x16 digits of another collection.
+
+    Examples
+    --------
+    >>> from skdigits.datasets import load_semeion
+    >>> X, y = load_semeion(download=True)  # doctest: +SKIP
+    >>> X.shape, y.shape  # doctest: +SKIP
+    ((1593, 256), (1593,))
+    """
+    data_home = _resolve_data_home(data_home)
+    candidates = [data_home / _SEMEION_FILE]
+    path = _first_file(candidates)
+    if path is None and download:
+        import torchvision.datasets
+
+        torchvision.datasets.SEMEION(root=data_home, download=True)
+        path = _first_file(candidates)
+    if path is None:
+        raise _missing("Semeion", None, candidates, "load_semeion", data_home)
+    text = _read_capped(path, _MAX_SEMEION_BYTES, "the Semeion file").decode("ascii", "replace")
+    if not text.strip():
+        raise ValueError(f"{path} holds no images")
+    try:
+        table = np.loadtxt(io.StringIO(text), ndmin=2)
+    except ValueError as exc:
+        raise ValueError(f"{path} is not a Semeion file of numbers ({exc})") from exc
+    columns = _USPS_PIXELS + 10
+    if table.shape[1] != columns:
+        raise ValueError(
+            f"{path} holds rows of {table.shape[1]} numbers; a Semeion file holds {columns} per "
+            "image (256 pixels and 10 indicator columns of the digit)"
+        )
+    pixels, labels = table[:, :_USPS_PIXELS], table[:, _USPS_PIXELS:]
+    if not np.isin(pixels, (0, 1)).all():
+        raise ValueError(f"{path} holds pixels other than 0 and 1; Semeion digits are binary")
+    if not (np.isin(labels, (0, 1)).all() and (labels.sum(axis=1) == 1).all()):
+        raise ValueError(
+            f"{path} has a row whose last 10 columns are not one 1 and nine 0s, the digit's "
+            "indicator"
+        )
+    return pixels.astype(np.uint8), labels.argmax(axis=1).astype(np.int64)
 
 
 def load_image(path, image_shape=None, invert=False, colour=False):
@@ -396,25 +570,27 @@ def load_dataset(dataset, subset="train", data_home=None):
     """Return the dataset a name or folder names as ``(X, y)``.
 
     One call for every dataset the ``skdigits`` command and the examples accept: the
-    bundled 8x8 digits, MNIST, or a folder of your own images with one sub-folder per class.
+    bundled 8x8 digits, MNIST, USPS, Semeion, or a folder of your own images with one
+    sub-folder per class.
 
     Parameters
     ----------
     dataset : str or path-like
         ``"digits"`` for scikit-learn's bundled 8x8 digits (:func:`load_digits`),
-        ``"mnist"`` for MNIST (:func:`load_mnist`), or the path of a folder with one
-        sub-folder of images per class (:func:`list_image_folder`).
+        ``"mnist"`` for MNIST (:func:`load_mnist`), ``"usps"`` for USPS
+        (:func:`load_usps`), ``"semeion"`` for Semeion (:func:`load_semeion`), or the path
+        of a folder with one sub-folder of images per class (:func:`list_image_folder`).
     subset : {"train", "test"}, default="train"
-        The MNIST subset. The bundled digits and image folders have no fixed split and are
-        returned whole for either subset.
+        The MNIST or USPS subset. The bundled digits, Semeion and image folders have no
+        fixed split and are returned whole for either subset.
     data_home : str or path-like, default=None
-        Folder holding the MNIST files, as for :func:`load_mnist`; ignored for the other
-        datasets.
+        Folder holding the MNIST, USPS or Semeion files, as for :func:`load_mnist`;
+        ignored for the other datasets.
 
     Returns
     -------
     X : ndarray of shape (n_samples, n_pixels), or list of str
-        Rows of pixels for the bundled digits and MNIST; for a folder, the paths of its
+        Rows of pixels for the named datasets; for a folder, the paths of its
         image files, read when a model needs them (for example by a pipeline starting with
         :class:`~skdigits.DigitNormalizer`).
     y : ndarray of shape (n_samples,)
@@ -423,14 +599,15 @@ def load_dataset(dataset, subset="train", data_home=None):
     Raises
     ------
     ValueError
-        If ``dataset`` is neither ``"digits"``, ``"mnist"`` nor an existing folder, or
-        ``subset`` is neither ``"train"`` nor ``"test"``.
+        If ``dataset`` is neither a name above nor an existing folder, or ``subset`` is
+        neither ``"train"`` nor ``"test"``.
     FileNotFoundError
-        If the MNIST files are missing from ``data_home``.
+        If the MNIST, USPS or Semeion files are missing from ``data_home``.
 
     See Also
     --------
-    load_digits, load_mnist, list_image_folder : The loaders called.
+    load_digits, load_mnist, load_usps, load_semeion, list_image_folder : The loaders
+        called.
     load_image_folder : Read a folder's images into one array.
 
     Examples
@@ -446,10 +623,14 @@ def load_dataset(dataset, subset="train", data_home=None):
         return load_digits()
     if dataset == "mnist":
         return load_mnist(subset, data_home)
+    if dataset == "usps":
+        return load_usps(subset, data_home)
+    if dataset == "semeion":
+        return load_semeion(data_home)
     if not Path(dataset).is_dir():
         raise ValueError(
-            f"unknown dataset {str(dataset)!r}: expected 'digits', 'mnist' or an existing "
-            "folder of images with one sub-folder per class"
+            f"unknown dataset {str(dataset)!r}: expected 'digits', 'mnist', 'usps', 'semeion' "
+            "or an existing folder of images with one sub-folder per class"
         )
     return list_image_folder(dataset)
 
@@ -547,3 +728,55 @@ def _read_bytes(path):
         return gzip.decompress(path.read_bytes())
     except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
         raise ValueError(f"{path} is not a valid gzip file ({exc}); download it again") from exc
+
+
+def _first_file(paths):
+    """Return the first of ``paths`` that is a file, or None."""
+    return next((path for path in paths if path.is_file()), None)
+
+
+def _missing(dataset, subset, candidates, loader, data_home):
+    """Return the FileNotFoundError of a dataset whose file is in none of ``candidates``."""
+    looked_in = "\n".join(f"  {path}" for path in candidates)
+    which = f"{dataset} {subset!r} file" if subset else f"{dataset} file"
+    return FileNotFoundError(
+        f"{which} not found; looked for:\n{looked_in}\n"
+        f"To get it, call {loader}(..., download=True), copy the file into {data_home}, or "
+        "set the SKDIGITS_DATA environment variable (or data_home) to a folder that holds it."
+    )
+
+
+def _read_capped(path, limit, what):
+    """Return the content of ``path``, decompressed if it ends in ``.bz2``, of at most ``limit``.
+
+    A larger file, or one that decompresses to more, is refused before it fills the memory.
+    """
+    with open(path, "rb") as file:
+        raw = file.read(limit + 1)
+    if path.suffix == ".bz2":
+        raw = _decompress_bz2(path, raw, limit)
+    if len(raw) > limit:
+        raise ValueError(
+            f"{path} holds more than {limit // 2**20} MiB, more than {what} does; it is not one"
+        )
+    return raw
+
+
+def _decompress_bz2(path, data, limit):
+    """Return the bzip2 streams of ``data`` decompressed, stopping after ``limit + 1`` bytes."""
+    parts, size = [], 0
+    while data and size <= limit:
+        decompressor = bz2.BZ2Decompressor()
+        try:
+            part = decompressor.decompress(data, max_length=limit + 1 - size)
+        except OSError as exc:
+            raise ValueError(
+                f"{path} is not a valid bzip2 file ({exc}); download it again"
+            ) from exc
+        parts.append(part)
+        size += len(part)
+        if size <= limit and not decompressor.eof:
+            raise ValueError(f"{path} is a truncated bzip2 file; download it again")
+        # bzip2 files may hold several streams one after the other (pbzip2 writes them).
+        data = decompressor.unused_data
+    return b"".join(parts)
