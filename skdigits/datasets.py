@@ -57,6 +57,7 @@ _SEMEION_FILE = "semeion.data"
 # is about 25 MB of text, 7,291 lines of 256 "index:value" pairs; Semeion's file about
 # 3 MB), so that a corrupt or hostile file is refused before it fills the memory.
 _MAX_USPS_BYTES = 64 * 2**20
+_MAX_MNIST_BYTES = 64 * 2**20  # the training images take 47 MB
 _MAX_SEMEION_BYTES = 16 * 2**20
 
 
@@ -721,13 +722,23 @@ def _read_idx(path, expected_shape):
 
 
 def _read_bytes(path):
-    """Return the content of ``path``, decompressed if its name ends in ``.gz``."""
-    if path.suffix != ".gz":
-        return path.read_bytes()
+    """Return the content of ``path``, decompressed if its name ends in ``.gz``.
+
+    At most ``_MAX_MNIST_BYTES`` are read or decompressed: a larger file is refused before
+    it fills the memory.
+    """
+    limit = _MAX_MNIST_BYTES
     try:
-        return gzip.decompress(path.read_bytes())
+        with gzip.open(path) if path.suffix == ".gz" else open(path, "rb") as file:
+            raw = file.read(limit + 1)
     except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
         raise ValueError(f"{path} is not a valid gzip file ({exc}); download it again") from exc
+    if len(raw) > limit:
+        raise ValueError(
+            f"{path} holds more than {limit // 2**20} MiB, more than an MNIST file does; it is "
+            "not one"
+        )
+    return raw
 
 
 def _first_file(paths):

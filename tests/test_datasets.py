@@ -6,6 +6,7 @@ import pytest
 import torchvision.datasets
 from PIL import Image
 
+import skdigits.datasets
 from skdigits.datasets import (
     load_dataset,
     load_digits,
@@ -216,6 +217,18 @@ def test_load_mnist_rejects_corrupt_gzip_stream(tmp_path, corrupt):
     images_path.write_bytes(corrupt(images_path.read_bytes()))
 
     with pytest.raises(ValueError, match=r"train-images-idx3-ubyte\.gz is not a valid gzip"):
+        load_mnist(data_home=tmp_path)
+
+
+@pytest.mark.parametrize("suffix", [".gz", ""])
+def test_load_mnist_refuses_a_file_larger_than_any_mnist_file(tmp_path, monkeypatch, suffix):
+    monkeypatch.setattr(skdigits.datasets, "_MAX_MNIST_BYTES", 1000)
+    # Gzip-compressed, a hundred times the limit takes a few hundred bytes: it must not be
+    # decompressed in full.
+    images = np.zeros((128, 28, 28), dtype=np.uint8)
+    write_mnist(tmp_path, suffix, images=images, labels=np.zeros(128, dtype=np.uint8))
+
+    with pytest.raises(ValueError, match="holds more than 0 MiB, more than an MNIST file does"):
         load_mnist(data_home=tmp_path)
 
 
