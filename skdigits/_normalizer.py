@@ -548,7 +548,13 @@ def _split_by_otsu(flat, ink, prior):
     paper, strokes = x[x <= threshold], x[x > threshold]
     paper_level, ink_level = np.median(paper), np.median(strokes)
     noise = 1.4826 * np.median(np.abs(paper - paper_level))
-    _check_contrast(paper_level, ink_level, noise)
+    if ink_level - paper_level <= MIN_CONTRAST_TO_NOISE * noise:
+        # The paper class also holds the strokes' soft edges. In a small frame filled by a
+        # bold digit (USPS's 16x16 scans) they are so many that the spread on both sides of
+        # the paper level makes the digit look like noise; the paper's own noise is
+        # symmetric, so its side away from the ink measures it too.
+        noise = 1.4826 * np.median(paper_level - paper[paper <= paper_level])
+        _check_contrast(paper_level, ink_level, noise)
     return polarity, clear, x, paper_level, ink_level, noise, threshold
 
 
@@ -635,7 +641,15 @@ def _flatten_paper(gray):
     # The surface over every pixel, from its rows' and columns' terms.
     r, c = _unit_grid(height)[:, None], _unit_grid(width)
     c0, c_r, c_c, c_rr, c_rc, c_cc = coefficients
-    return gray - (c0 + r * (c_r + c_rr * r) + c * (c_c + c_cc * c) + c_rc * r * c)
+    flat = gray - (c0 + r * (c_r + c_rr * r) + c * (c_c + c_cc * c) + c_rc * r * c)
+    border = np.concatenate([flat[0], flat[-1], flat[1:-1, 0], flat[1:-1, -1]])
+    if np.mean(np.abs(border - center) <= NOISE_WIDTHS * spread + 1e-12) < 0.5:
+        # The paper surrounds the digit. A surface that most of the border is far from was
+        # fitted to the strokes: a bold digit filling a small frame (USPS's 16x16 scans)
+        # covers more of it than the paper does, and evening it would turn the page inside
+        # out.
+        return gray
+    return flat
 
 
 def _unit_grid(n, index=None):
