@@ -512,18 +512,17 @@ def _separate_ink(gray, ink, prior):
     low, high = gray.min(), gray.max()
     if not high > low:
         raise NoInkError("the image is blank: every pixel has the same value")
-    flat = _flatten_paper((gray - low) / (high - low))
-    # Levels that differ by round-off alone are made equal: a few gray levels (a drawing's,
-    # or 17 on a synthetic page) can sit on the edges of Otsu's histogram, where round-off
-    # (which differs between numpy versions) would move the threshold by a whole level.
-    flat = np.round(flat / ROUND_OFF) * ROUND_OFF
+    page = (gray - low) / (high - low)
+    flat = _flatten_paper(page)
     try:
-        polarity, clear, x, paper_level, ink_level, noise, split = _split_by_otsu(flat, ink, prior)
+        polarity, clear, x, paper_level, ink_level, noise, split = _split(flat, ink, prior)
     except NoInkError:
-        # Otsu's threshold splits two classes of similar weight. A thin pen on a large page
-        # leaves so little ink that the threshold splits the paper's noise instead; the ink
-        # is then what lies far outside that noise.
-        polarity, clear, x, paper_level, ink_level, noise, split = _split_by_noise(flat, ink)
+        if flat is page:
+            raise
+        # Evening the paper is there to help find the ink. Where the evened page shows none,
+        # the surface was fitted to the strokes (a bold digit filling its frame): the page
+        # is measured as it is.
+        polarity, clear, x, paper_level, ink_level, noise, split = _split(page, ink, prior)
     # The round-off of the paper flattening (1e-16, more with some numpy versions) must not
     # count as ink on noise-free pages, where the floor would be the paper level itself.
     floor = min(paper_level + NOISE_WIDTHS * noise + ROUND_OFF, (paper_level + ink_level) / 2)
@@ -531,6 +530,21 @@ def _separate_ink(gray, ink, prior):
     # x is the even page, ink up, on a 0..1 scale: its paper level back on gray's scale.
     paper = gray - (high - low) * (x - paper_level) * (-1 if polarity == "dark" else 1)
     return result, polarity, clear, paper, x > split
+
+
+def _split(flat, ink, prior):
+    """Return what ``_split_by_otsu`` does, by Otsu's threshold or else by the paper's noise."""
+    # Levels that differ by round-off alone are made equal: a few gray levels (a drawing's,
+    # or 17 on a synthetic page) can sit on the edges of Otsu's histogram, where round-off
+    # (which differs between numpy versions) would move the threshold by a whole level.
+    flat = np.round(flat / ROUND_OFF) * ROUND_OFF
+    try:
+        return _split_by_otsu(flat, ink, prior)
+    except NoInkError:
+        # Otsu's threshold splits two classes of similar weight. A thin pen on a large page
+        # leaves so little ink that the threshold splits the paper's noise instead; the ink
+        # is then what lies far outside that noise.
+        return _split_by_noise(flat, ink)
 
 
 def _split_by_otsu(flat, ink, prior):

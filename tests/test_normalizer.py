@@ -336,12 +336,12 @@ def test_a_fine_pen_on_a_large_noisy_page_is_found(mnist_style):
     assert fine.sum() > 0.5 * bold.sum()
 
 
-# Two bold 8s filling a 16x16 frame, as USPS's scans do, in grey levels 0 to 255 (hex): MNIST
-# test digits 3364 and 4086 cut to their box and resized to fill the frame, as
-# benchmarks/other_data.py makes its usps-like stand-in. The normaliser used to refuse both:
-# the first one's soft stroke edges outnumber its background, which made its ink look like
-# noise; the second covers more of the frame than its background does, and the paper's
-# surface was fitted to its strokes.
+# Bold digits filling a 16x16 frame, as USPS's scans do, in grey levels 0 to 255 (hex): MNIST
+# test digits 3364 and 4086 and training digit 2200 cut to their box and resized to fill
+# the frame, as benchmarks/other_data.py makes its usps-like stand-in. The normaliser used to
+# refuse them: the first one's soft stroke edges outnumber its background, which made its
+# ink look like noise; in the other two the paper's surface was fitted to the strokes (the
+# second one covers more of the frame than its background does).
 BOLD_16X16 = [
     [
         "1124241006215979b0cc7d6f26090000",
@@ -379,10 +379,30 @@ BOLD_16X16 = [
         "0000000000001f9df9fffffce5ef9017",
         "000000000000001f758cc3ce4b551d04",
     ],
+    [
+        "00146de3fefedd99aff0a9885c321400",
+        "0075ecfdfdfdfdfdfdfdfdfcedde5a00",
+        "006dd0f1fdfdfdfdfdfdfdfdfdf05900",
+        "00102f566c95c6f8fdfdfdf8e98b1900",
+        "000004133aa0bfeddfc6c69750160100",
+        "00001e7bccfcfde26a130b0400000000",
+        "000c70e7fdfdfdf1b496624925000000",
+        "0021afeff6fbfbfcfdfae8dfa3210000",
+        "000b374881b3b3c0e7fdfdfdea640400",
+        "000000000000001662bef3fdfcaa1c00",
+        "0000131e030000000430adf8fdbf2600",
+        "002b96a036050302040c7bf2e5660900",
+        "007ff7f8a76554406190def9b9270000",
+        "007efdfdfdfdeedefafdfddc5a090000",
+        "0044cef6fdfdfdfdfde59d5a06000000",
+        "000b38758aa8efae8a61190600000000",
+    ],
 ]
 
 
-@pytest.mark.parametrize("rows", BOLD_16X16, ids=["soft-edges", "more-ink-than-paper"])
+@pytest.mark.parametrize(
+    "rows", BOLD_16X16, ids=["soft-edges", "more-ink-than-paper", "surface-on-the-strokes"]
+)
 def test_bold_digit_filling_a_small_frame_keeps_its_strokes(rows, digits):
     image = np.array([list(bytes.fromhex(row)) for row in rows], dtype=float) / 255
     X, _ = digits
