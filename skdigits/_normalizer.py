@@ -84,8 +84,8 @@ class DigitNormalizer(TransformerMixin, BaseEstimator):
        take the polarity of the training images.
     2. Uneven paper tone: a smooth quadratic surface is fitted to the paper pixels and
        subtracted, twice, each time with a new Otsu threshold. A page most of whose border
-       lies far from that surface is left as it is: the surface was fitted to the strokes
-       of a bold digit filling its frame.
+       lies far from that surface, or whose evened page shows no ink, is taken as it is:
+       the surface was fitted to the strokes of a bold digit filling its frame.
     3. Noise: pixels within three noise widths (robust standard deviation of the paper) of
        the paper level become paper, the typical ink level becomes full ink, and connected
        pieces of ink lighter than 2% of the heaviest piece are removed as specks (and the

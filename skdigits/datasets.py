@@ -59,6 +59,11 @@ _SEMEION_FILE = "semeion.data"
 _MAX_USPS_BYTES = 64 * 2**20
 _MAX_MNIST_BYTES = 64 * 2**20  # the training images take 47 MB
 _MAX_SEMEION_BYTES = 16 * 2**20
+# Readers of compressed files, each over an open binary file.
+_DECOMPRESSORS = {
+    ".gz": ("gzip", lambda file: gzip.GzipFile(fileobj=file)),
+    ".bz2": ("bzip2", bz2.BZ2File),
+}
 
 
 def load_mnist(subset="train", data_home=None, download=False):
@@ -722,23 +727,8 @@ def _read_idx(path, expected_shape):
 
 
 def _read_bytes(path):
-    """Return the content of ``path``, decompressed if its name ends in ``.gz``.
-
-    At most ``_MAX_MNIST_BYTES`` are read or decompressed: a larger file is refused before
-    it fills the memory.
-    """
-    limit = _MAX_MNIST_BYTES
-    try:
-        with gzip.open(path) if path.suffix == ".gz" else open(path, "rb") as file:
-            raw = file.read(limit + 1)
-    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
-        raise ValueError(f"{path} is not a valid gzip file ({exc}); download it again") from exc
-    if len(raw) > limit:
-        raise ValueError(
-            f"{path} holds more than {limit // 2**20} MiB, more than an MNIST file does; it is "
-            "not one"
-        )
-    return raw
+    """Return the content of the MNIST file ``path``, decompressed if it ends in ``.gz``."""
+    return _read_capped(path, _MAX_MNIST_BYTES, "an MNIST file")
 
 
 def _first_file(paths):
@@ -758,36 +748,26 @@ def _missing(dataset, subset, candidates, loader, data_home):
 
 
 def _read_capped(path, limit, what):
-    """Return the content of ``path``, decompressed if it ends in ``.bz2``, of at most ``limit``.
+    """Return the content of ``path``, decompressed if it ends in ``.gz`` or ``.bz2``.
 
-    A larger file, or one that decompresses to more, is refused before it fills the memory.
+    At most ``limit`` bytes are read or decompressed: a larger file, or one that
+    decompresses to more, is refused before it fills the memory.
     """
     with open(path, "rb") as file:
-        raw = file.read(limit + 1)
-    if path.suffix == ".bz2":
-        raw = _decompress_bz2(path, raw, limit)
+        if path.suffix not in _DECOMPRESSORS:
+            raw = file.read(limit + 1)
+        else:
+            kind, decompressor = _DECOMPRESSORS[path.suffix]
+            try:
+                # Both read every stream of a file that holds several, as pbzip2 writes them.
+                with decompressor(file) as stream:
+                    raw = stream.read(limit + 1)
+            except (OSError, EOFError, zlib.error) as exc:
+                raise ValueError(
+                    f"{path} is not a valid {kind} file ({exc}); download it again"
+                ) from exc
     if len(raw) > limit:
         raise ValueError(
             f"{path} holds more than {limit // 2**20} MiB, more than {what} does; it is not one"
         )
     return raw
-
-
-def _decompress_bz2(path, data, limit):
-    """Return the bzip2 streams of ``data`` decompressed, stopping after ``limit + 1`` bytes."""
-    parts, size = [], 0
-    while data and size <= limit:
-        decompressor = bz2.BZ2Decompressor()
-        try:
-            part = decompressor.decompress(data, max_length=limit + 1 - size)
-        except OSError as exc:
-            raise ValueError(
-                f"{path} is not a valid bzip2 file ({exc}); download it again"
-            ) from exc
-        parts.append(part)
-        size += len(part)
-        if size <= limit and not decompressor.eof:
-            raise ValueError(f"{path} is a truncated bzip2 file; download it again")
-        # bzip2 files may hold several streams one after the other (pbzip2 writes them).
-        data = decompressor.unused_data
-    return b"".join(parts)
