@@ -194,7 +194,7 @@ def _train(args):
             )
         if args.image_shape is not None:
             raise ValueError("--image-shape cannot be changed when fine-tuning with --from")
-    X, y = datasets.load_dataset(args.dataset, data_home=args.data_home)
+    X, y = _load(args)
     classes = np.unique(y)
     if len(classes) < 2:
         raise ValueError(
@@ -205,7 +205,7 @@ def _train(args):
     if args.dataset in _WITH_TEST_SET:
         # MNIST and USPS come with their own test sets, used here for reporting only.
         X_train, y_train = X, y
-        X_test, y_test = datasets.load_dataset(args.dataset, "test", args.data_home)
+        X_test, y_test = _load(args, "test")
         test_set = f"images of the {_WITH_TEST_SET[args.dataset]} test set"
     elif args.test_size > 0:
         train, test = train_test_split(
@@ -238,6 +238,11 @@ def _train(args):
     print(f"fit time: {fit_time:.1f} s")
     save(model, args.out, metadata={"held_out": held_out} if held_out else None)
     print(f"model written to {args.out}")
+
+
+def _load(args, subset="train"):
+    """Return the images and labels of the dataset the command line names."""
+    return datasets.load_dataset(args.dataset, subset, args.data_home, args.download)
 
 
 def _cnn_options(args):
@@ -311,7 +316,7 @@ def _held_out(dataset, X, y, held_out):
 def _evaluate(args):
     """Print the accuracy and classification report of a saved model on a dataset."""
     model, metadata = _load_model(args.model, return_metadata=True)
-    X, y = datasets.load_dataset(args.dataset, "test", args.data_home)
+    X, y = _load(args, "test")
     if args.dataset in _WITH_TEST_SET:
         test_set = f"images of the {_WITH_TEST_SET[args.dataset]} test set"
     else:
@@ -390,7 +395,7 @@ def _load_model(name, return_metadata=False):
 
 def _benchmark(args):
     """Print the cross-validated accuracy and fit time of the CNN and the baselines."""
-    X, y = datasets.load_dataset(args.dataset, data_home=args.data_home)
+    X, y = _load(args)
     if isinstance(X, list):
         # The baselines take rows of pixels of one size: folder images are normalised.
         X = DigitNormalizer(image_shape=args.image_shape).fit_transform(X)
@@ -424,6 +429,11 @@ def _parser():
         metavar="DIR",
         help="folder holding the MNIST, USPS or Semeion files (default: $SKDIGITS_DATA or "
         "~/skdigits_data)",
+    )
+    data.add_argument(
+        "--download",
+        action="store_true",
+        help="download the MNIST, USPS or Semeion files into --data-home if they are missing",
     )
 
     common = argparse.ArgumentParser(add_help=False)

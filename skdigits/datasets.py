@@ -132,7 +132,8 @@ def load_mnist(subset="train", data_home=None, download=False):
         file_names = ", ".join(name for names in _MNIST_FILES.values() for name in names)
         raise FileNotFoundError(
             f"MNIST {subset!r} files not found; looked for:\n{looked_in}\n"
-            f"To get them, call load_mnist(..., download=True), copy the four IDX files "
+            f"To get them, call load_mnist(..., download=True) (--download on the skdigits "
+            "command), copy the four IDX files "
             f"({file_names}, each optionally .gz) into {data_home}, or set the SKDIGITS_DATA "
             "environment variable (or data_home) to a folder that holds them."
         )
@@ -572,7 +573,7 @@ def load_image_folder(path, image_shape=None, invert=False, normalize=False, col
     return np.stack(images), y
 
 
-def load_dataset(dataset, subset="train", data_home=None):
+def load_dataset(dataset, subset="train", data_home=None, download=False):
     """Return the dataset a name or folder names as ``(X, y)``.
 
     One call for every dataset the ``skdigits`` command and the examples accept: the
@@ -592,6 +593,9 @@ def load_dataset(dataset, subset="train", data_home=None):
     data_home : str or path-like, default=None
         Folder holding the MNIST, USPS or Semeion files, as for :func:`load_mnist`;
         ignored for the other datasets.
+    download : bool, default=False
+        If the MNIST, USPS or Semeion files are missing, download them into ``data_home``
+        first; ignored for the other datasets.
 
     Returns
     -------
@@ -608,7 +612,8 @@ def load_dataset(dataset, subset="train", data_home=None):
         If ``dataset`` is neither a name above nor an existing folder, or ``subset`` is
         neither ``"train"`` nor ``"test"``.
     FileNotFoundError
-        If the MNIST, USPS or Semeion files are missing from ``data_home``.
+        If the MNIST, USPS or Semeion files are missing from ``data_home`` and
+        ``download=False``.
 
     See Also
     --------
@@ -628,11 +633,11 @@ def load_dataset(dataset, subset="train", data_home=None):
     if dataset == "digits":
         return load_digits()
     if dataset == "mnist":
-        return load_mnist(subset, data_home)
+        return load_mnist(subset, data_home, download)
     if dataset == "usps":
-        return load_usps(subset, data_home)
+        return load_usps(subset, data_home, download)
     if dataset == "semeion":
-        return load_semeion(data_home)
+        return load_semeion(data_home, download)
     if not Path(dataset).is_dir():
         raise ValueError(
             f"unknown dataset {str(dataset)!r}: expected 'digits', 'mnist', 'usps', 'semeion' "
@@ -742,7 +747,8 @@ def _missing(dataset, subset, candidates, loader, data_home):
     which = f"{dataset} {subset!r} file" if subset else f"{dataset} file"
     return FileNotFoundError(
         f"{which} not found; looked for:\n{looked_in}\n"
-        f"To get it, call {loader}(..., download=True), copy the file into {data_home}, or "
+        f"To get it, call {loader}(..., download=True) (--download on the skdigits command), "
+        f"copy the file into {data_home}, or "
         "set the SKDIGITS_DATA environment variable (or data_home) to a folder that holds it."
     )
 

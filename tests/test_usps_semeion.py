@@ -315,3 +315,44 @@ def test_cli_names_the_missing_usps_file_in_one_line(tmp_path, capsys):
     assert status == 1
     assert err.startswith("skdigits: error: USPS 'train' file not found")
     assert "Traceback" not in err
+
+
+def test_cli_download_fetches_missing_files_with_torchvision(tmp_path, monkeypatch, capsys):
+    X, y = bundled_digits_16x16(50)
+    calls = []
+
+    class FakeSEMEION:
+        def __init__(self, root, download):
+            calls.append({"root": root, "download": download})
+            write_semeion(root, semeion_text((X > 0.5).astype(np.uint8), y))
+
+    monkeypatch.setattr(torchvision.datasets, "SEMEION", FakeSEMEION)
+    data = ["--dataset", "semeion", "--data-home", str(tmp_path)]
+
+    assert main(["benchmark", *data, "--cv", "2", "--quiet"]) == 1
+    assert "--download on the skdigits command" in capsys.readouterr().err
+    assert calls == []
+
+    status = main(["train", *TINY, *data, "--download", "--out", str(tmp_path / "m.skd")])
+
+    assert status == 0
+    assert "on 10 held-out images" in capsys.readouterr().out
+    assert calls == [{"root": tmp_path, "download": True}]
+
+
+@pytest.mark.parametrize("dataset", ["usps", "semeion"])
+def test_load_dataset_download_passes_on_to_the_loader(tmp_path, monkeypatch, dataset):
+    class FakeUSPS:
+        def __init__(self, root, train, download):
+            write_usps(root, "train" if train else "test")
+
+    class FakeSEMEION:
+        def __init__(self, root, download):
+            write_semeion(root)
+
+    monkeypatch.setattr(torchvision.datasets, "USPS", FakeUSPS)
+    monkeypatch.setattr(torchvision.datasets, "SEMEION", FakeSEMEION)
+
+    _, y = load_dataset(dataset, "test", data_home=tmp_path, download=True)
+
+    np.testing.assert_array_equal(y, USPS_DIGITS if dataset == "usps" else SEMEION_DIGITS)
