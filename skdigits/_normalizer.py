@@ -37,6 +37,9 @@ SPECK_FRACTION = 0.02
 # polarity decides.
 CLEAR_BORDER = (0.25, 0.75)
 CLEAR_AREA = (0.35, 0.65)
+# Frames of at most this many pixels a side are a digit dataset's (8x8, 16x16, MNIST's
+# 28x28), not photos or scans of a page.
+SMALL_FRAME = 32
 # Images are framed digits when this share of them has an ink box within 10% (at least one
 # pixel) of the typical size, and their reference points scatter by at most 10% of the frame.
 FRAMED_SHARE = 0.8
@@ -607,13 +610,20 @@ def _check_contrast(paper_level, ink_level, noise):
 def _polarity(gray, prior):
     """Return ("dark" or "light" ink, whether the image itself decided it)."""
     light = gray > threshold_otsu(gray)
-    border = np.concatenate([light[0], light[-1], light[1:-1, 0], light[1:-1, -1]])
-    for share, (low, high) in ((border.mean(), CLEAR_BORDER), (light.mean(), CLEAR_AREA)):
-        # Light paper around the digit means dark ink, and the other way round.
-        if share >= high:
-            return "dark", True
-        if share <= low:
-            return "light", True
+    border = np.concatenate([light[0], light[-1], light[1:-1, 0], light[1:-1, -1]]).mean()
+    area = light.mean()
+    # Light paper around the digit means dark ink, and the other way round.
+    if border >= CLEAR_BORDER[1]:
+        return "dark", True
+    if border <= CLEAR_BORDER[0]:
+        return "light", True
+    # Paper is most of the area, except in a small frame that a bold digit fills (USPS's and
+    # Semeion's 16x16 scans): there the area decides only where the border leans its way.
+    small = max(gray.shape) <= SMALL_FRAME
+    if area >= CLEAR_AREA[1] and not (small and border <= 0.5):
+        return "dark", True
+    if area <= CLEAR_AREA[0] and not (small and border >= 0.5):
+        return "light", True
     if prior is not None:
         return prior, False
     return ("dark" if light.mean() > 0.5 else "light"), False
