@@ -84,7 +84,8 @@ class DigitNormalizer(TransformerMixin, BaseEstimator):
     1. Polarity: the paper is what fills the border (and most of the area) after an Otsu
        threshold, so dark ink on light paper and light ink on dark are both read without an
        ``--invert``. Images whose border and area do not tell (a digit filling its frame)
-       take the polarity of the training images.
+       take the polarity of the training images; in frames of 32 pixels or less, which a
+       bold digit can mostly fill, the area counts only where the border agrees.
     2. Uneven paper tone: a smooth quadratic surface is fitted to the paper pixels and
        subtracted, twice, each time with a new Otsu threshold. A page most of whose border
        lies far from that surface, or whose evened page shows no ink, is taken as it is:
