@@ -611,7 +611,7 @@ def _check_contrast(paper_level, ink_level, noise):
 def _polarity(gray, prior):
     """Return ("dark" or "light" ink, whether the image itself decided it)."""
     light = gray > threshold_otsu(gray)
-    border = np.concatenate([light[0], light[-1], light[1:-1, 0], light[1:-1, -1]]).mean()
+    border = _border(light).mean()
     area = light.mean()
     # Light paper around the digit means dark ink, and the other way round.
     if border >= CLEAR_BORDER[1]:
@@ -628,6 +628,11 @@ def _polarity(gray, prior):
     if prior is not None:
         return prior, False
     return ("dark" if light.mean() > 0.5 else "light"), False
+
+
+def _border(image):
+    """Return the pixels on the edge of ``image``, each once."""
+    return np.concatenate([image[0], image[-1], image[1:-1, 0], image[1:-1, -1]])
 
 
 def _flatten_paper(gray):
@@ -669,8 +674,7 @@ def _flatten_paper(gray):
     r, c = _unit_grid(height)[:, None], _unit_grid(width)
     c0, c_r, c_c, c_rr, c_rc, c_cc = coefficients
     flat = gray - (c0 + r * (c_r + c_rr * r) + c * (c_c + c_cc * c) + c_rc * r * c)
-    border = np.concatenate([flat[0], flat[-1], flat[1:-1, 0], flat[1:-1, -1]])
-    if np.mean(np.abs(border - center) <= NOISE_WIDTHS * spread + 1e-12) < 0.5:
+    if np.mean(np.abs(_border(flat) - center) <= NOISE_WIDTHS * spread + 1e-12) < 0.5:
         # The paper surrounds the digit. A surface that most of the border is far from was
         # fitted to the strokes: a bold digit filling a small frame (USPS's 16x16 scans)
         # covers more of it than the paper does, and evening it would turn the page inside

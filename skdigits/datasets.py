@@ -51,7 +51,7 @@ _MNIST_FILES = {
 _MNIST_IMAGE_SHAPE = (28, 28)
 _IDX_UNSIGNED_BYTE = 0x08
 _USPS_FILES = {"train": "usps", "test": "usps.t"}
-_USPS_PIXELS = 16 * 16
+_PIXELS_16X16 = 16 * 16  # USPS's and Semeion's images
 _SEMEION_FILE = "semeion.data"
 # Limits on what a file may hold, a few times the real files' sizes (USPS's training set
 # is about 25 MB of text, 7,291 lines of 256 "index:value" pairs; Semeion's file about
@@ -247,7 +247,7 @@ def load_usps(subset="train", data_home=None, download=False):
     raw = _read_capped(path, _MAX_USPS_BYTES, "a USPS file")
     try:
         X, y = sklearn.datasets.load_svmlight_file(
-            io.BytesIO(raw), n_features=_USPS_PIXELS, zero_based=False
+            io.BytesIO(raw), n_features=_PIXELS_16X16, zero_based=False
         )
     except ValueError as exc:
         raise ValueError(
@@ -255,8 +255,9 @@ def load_usps(subset="train", data_home=None, download=False):
         ) from exc
     if len(y) == 0:
         raise ValueError(f"{path} holds no images")
-    if not np.all(np.isin(y, np.arange(1, 11))):
-        bad = y[~np.isin(y, np.arange(1, 11))][0]
+    labelled = np.isin(y, np.arange(1, 11))
+    if not labelled.all():
+        bad = y[~labelled][0]
         raise ValueError(f"{path} holds the label {bad:g}; USPS labels are 1 to 10 (digit + 1)")
     X = X.toarray().astype(np.float32)
     if not np.isfinite(X).all():
@@ -325,13 +326,13 @@ def load_semeion(data_home=None, download=False):
         table = np.loadtxt(io.StringIO(text), ndmin=2)
     except ValueError as exc:
         raise ValueError(f"{path} is not a Semeion file of numbers ({exc})") from exc
-    columns = _USPS_PIXELS + 10
+    columns = _PIXELS_16X16 + 10
     if table.shape[1] != columns:
         raise ValueError(
             f"{path} holds rows of {table.shape[1]} numbers; a Semeion file holds {columns} per "
             "image (256 pixels and 10 indicator columns of the digit)"
         )
-    pixels, labels = table[:, :_USPS_PIXELS], table[:, _USPS_PIXELS:]
+    pixels, labels = table[:, :_PIXELS_16X16], table[:, _PIXELS_16X16:]
     if not np.isin(pixels, (0, 1)).all():
         raise ValueError(f"{path} holds pixels other than 0 and 1; Semeion digits are binary")
     if not (np.isin(labels, (0, 1)).all() and (labels.sum(axis=1) == 1).all()):
