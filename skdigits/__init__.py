@@ -6,7 +6,7 @@ from ._model_files import load, save
 from ._normalizer import DigitNormalizer
 from ._numbers import read_numbers
 from ._persistence import check_model_path
-from ._pretrained import load_pretrained
+from ._pretrained import fine_tune, load_pretrained
 from ._transformer import ImageTransformer
 from ._version import __version__
 
@@ -17,6 +17,7 @@ __all__ = [
     "PRESETS",
     "__version__",
     "check_model_path",
+    "fine_tune",
     "load",
     "load_pretrained",
     "read_numbers",

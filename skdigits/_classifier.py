@@ -278,6 +278,7 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
         are scaled by the fitted pixel range. If the classes differ, the output layer is
         replaced by a new one for the new classes and everything else is kept. The
         learning-rate schedule and early stopping start afresh over ``max_epochs``.
+        :func:`skdigits.fine_tune` does this on a copy, with settings suited to it.
     class_weight : dict, "balanced" or None, default=None
         Weights of the classes in the loss, as in scikit-learn: a dict ``{label: weight}``
         (missing labels weigh 1), or "balanced" for ``n_samples / (n_classes *
@@ -742,7 +743,7 @@ class CNNDigitClassifier(ClassifierMixin, BaseEstimator):
                 f"the classifier did not learn: its held-out accuracy ({accuracy:.3f}) is no "
                 f"better than always predicting the most common class ({constant:.3f}). "
                 f"{n_train} training images may be too few to learn from; add images, or "
-                "fine-tune a pretrained model (warm_start=True)",
+                "fine-tune a pretrained model (skdigits.fine_tune)",
                 UserWarning,
                 stacklevel=5,
             )

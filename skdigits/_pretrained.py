@@ -1,10 +1,21 @@
-"""The pretrained model that ships with skdigits."""
+"""The pretrained model that ships with skdigits, and fine-tuning a trained model."""
 
+import copy
 from importlib import resources
 
+from sklearn.pipeline import Pipeline
+from sklearn.utils.validation import check_is_fitted
+
+from ._classifier import CNNDigitClassifier
 from ._model_files import load
 
 PRETRAINED_FILE = "pretrained.skd"
+#: Peak learning rate of fine-tuning: gentler than training from scratch (5e-3 or 0.01), so
+#: that the model keeps what it knows (BENCHMARKS.md, "Your own images").
+FINE_TUNE_LR = 1e-3
+# What fine-tuning sets unless told otherwise: the epochs, patience and augmentation that
+# suit the new images' number, at the gentler rate.
+_FINE_TUNING = {"max_epochs": "auto", "patience": "auto", "augment": "auto", "lr": FINE_TUNE_LR}
 
 
 def load_pretrained(device="cpu"):
@@ -48,3 +59,83 @@ def load_pretrained(device="cpu"):
     path = resources.files("skdigits") / "data" / PRETRAINED_FILE
     with resources.as_file(path) as file:
         return load(file, device=device)
+
+
+def fine_tune(model, X, y, sample_weight=None, **params):
+    """Return a copy of a fitted model, trained further on new images.
+
+    The copy's classifier starts from the model's weights (``warm_start=True``) and trains
+    with the epochs, patience and augmentation that "auto" gives the new images' number, at
+    a peak learning rate of 1e-3 instead of the 5e-3 or 0.01 of training from scratch.
+    A pipeline's earlier steps (the :class:`DigitNormalizer` of
+    :func:`load_pretrained` and of models written by ``skdigits train``) are kept as they
+    were fitted: the new images are normalised exactly as the model's training images
+    were. Where the new classes differ from the model's (letters instead of digits), a new
+    output layer is trained. ``model`` itself is left as it is, so one model can be
+    fine-tuned on each fold of a cross-validation. ``skdigits train --from MODEL`` does the
+    same from the command line.
+
+    Parameters
+    ----------
+    model : CNNDigitClassifier or Pipeline
+        A fitted classifier, or a fitted pipeline that ends with one, such as
+        ``skdigits.load_pretrained()``.
+    X : array-like or list
+        The new images, in any form the model's first step reads: image files, PIL images
+        or arrays through a pipeline, arrays for a bare classifier.
+    y : array-like of shape (n_samples,)
+        Their labels.
+    sample_weight : array-like of shape (n_samples,), default=None
+        Weights of the images in the loss, as in :meth:`CNNDigitClassifier.fit`.
+    **params
+        Classifier parameters that replace the fine-tuning ones (``lr=3e-4``,
+        ``max_epochs=10``) or the model's own (``random_state``, ``device``, ``verbose``).
+        The network's shape (``channels`` and the like) cannot change.
+
+    Returns
+    -------
+    tuned : CNNDigitClassifier or Pipeline
+        The fine-tuned copy, of the same kind as ``model``.
+
+    See Also
+    --------
+    load_pretrained : The model to fine-tune when your own images are few.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.datasets import load_digits
+    >>> from sklearn.model_selection import cross_val_score
+    >>> import skdigits
+    >>> X, y = load_digits(return_X_y=True)
+    >>> base = skdigits.CNNDigitClassifier(channels=(4, 8), max_epochs=2, random_state=0)
+    >>> base = base.fit(X[:200], y[:200])
+    >>> tuned = skdigits.fine_tune(base, X[200:400], y[200:400], max_epochs=2)
+    >>> tuned is base, tuned.warm_start, base.warm_start
+    (False, True, False)
+
+    Fine-tuning the bundled model on your own labelled images:
+
+    >>> model = skdigits.load_pretrained()
+    >>> paths, labels = skdigits.datasets.list_image_folder("my_digits")  # doctest: +SKIP
+    >>> mine = skdigits.fine_tune(model, paths, labels)  # doctest: +SKIP
+    """
+    clf = _last_step(model)
+    if not isinstance(clf, CNNDigitClassifier):
+        raise TypeError(
+            "fine_tune needs a CNNDigitClassifier or a pipeline that ends with one; got "
+            f"{type(clf).__name__}"
+        )
+    check_is_fitted(clf)
+    tuned = copy.deepcopy(model)
+    clf = _last_step(tuned)
+    clf.set_params(warm_start=True, **{**_FINE_TUNING, **params})
+    if isinstance(tuned, Pipeline):
+        X = tuned[:-1].transform(X)
+    clf.fit(X, y, sample_weight=sample_weight)
+    return tuned
+
+
+def _last_step(model):
+    """Return the last step of a pipeline, or the model itself."""
+    return model[-1] if isinstance(model, Pipeline) else model

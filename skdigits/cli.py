@@ -34,11 +34,13 @@ from . import (
     __version__,
     check_model_path,
     datasets,
+    fine_tune,
     load,
     load_pretrained,
     read_numbers,
     save,
 )
+from ._pretrained import FINE_TUNE_LR
 from .baselines import baseline_models, compare_models, format_scores
 
 __all__ = ["main"]
@@ -67,9 +69,6 @@ _CNN_OPTIONS = (
     "validation_fraction",
     "device",
 )
-# Fine-tuning starts from trained weights: a gentler peak learning rate than training from
-# scratch keeps what the model knows (see BENCHMARKS.md, "Your own images").
-FINE_TUNE_LR = 1e-3
 # predict shows a progress bar over files from this many on, in chunks of this size.
 PROGRESS_CHUNK = 64
 # skorch's epoch table colours its best values with ANSI escape codes.
@@ -225,11 +224,7 @@ def _train(args):
         )
         model.fit(X_train, y_train)
     else:
-        model = base
-        normalizer, clf = model[0], model[-1]
-        fine_tuning = {"max_epochs": "auto", "patience": "auto", "augment": "auto"}
-        clf.set_params(warm_start=True, **{**fine_tuning, "lr": FINE_TUNE_LR, **options})
-        clf.fit(normalizer.transform(X_train), y_train)
+        model = fine_tune(base, X_train, y_train, **options)
     fit_time = time.perf_counter() - start
     clf = model[-1]
     print(f"best epoch: {clf.best_epoch_} of {clf.n_iter_}")
