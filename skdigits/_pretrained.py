@@ -4,7 +4,7 @@ import copy
 from importlib import resources
 
 from sklearn.pipeline import Pipeline
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_consistent_length, check_is_fitted
 
 from ._classifier import CNNDigitClassifier
 from ._model_files import load
@@ -127,6 +127,8 @@ def fine_tune(model, X, y, sample_weight=None, **params):
             f"{type(clf).__name__}"
         )
     check_is_fitted(clf)
+    # Before the pipeline reads what may be thousands of files.
+    check_consistent_length(X, y, sample_weight)
     tuned = copy.deepcopy(model)
     clf = _last_step(tuned)
     clf.set_params(warm_start=True, **{**_FINE_TUNING, **params})

@@ -78,10 +78,14 @@ def test_a_pipeline_normalises_the_new_images_as_fitted(small_digits, digits):
     assert tuned.predict(new).shape == (200,)
 
 
-def test_passes_sample_weight_on(base, digits):
+def test_refuses_labels_or_weights_of_another_length_before_reading_files(base, digits):
     X, y = digits
+    normalizer = DigitNormalizer(image_shape=(8, 8)).fit(X[:50].reshape(-1, 8, 8))
+    missing = ["no/such/file.png"] * 100  # reading any would raise FileNotFoundError
 
-    with pytest.raises(ValueError, match="sample_weight"):
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        fine_tune(make_pipeline(normalizer, base), missing, y[:99])
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
         fine_tune(base, X[300:400], y[300:400], sample_weight=np.ones(7), max_epochs=1)
 
 
