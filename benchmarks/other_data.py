@@ -104,7 +104,7 @@ def subset(X, y, n, seed):
 
 
 def score(name, seed, mnist, base, args):
-    """Return the held-out accuracy of the classifier on data set ``name``.
+    """Return the held-out accuracies on data set ``name``, as ``fit_score`` does.
 
     With a fitted ``base`` model, each training set fine-tunes a copy of it instead of
     training a new classifier. With ``args.test_writers``, the stand-ins are made from
@@ -145,7 +145,7 @@ def score(name, seed, mnist, base, args):
 def fit_score(X_train, y_train, X_test, y_test, seed, params, base):
     """Return the test accuracy of a classifier trained (or ``base`` fine-tuned) on the rest.
 
-    With ``base``, also the accuracy of ``base`` itself on the test images, as it is.
+    An array: that accuracy and, with ``base``, the accuracy of ``base`` as it is.
     """
     if base is None:
         model = CNNDigitClassifier(random_state=seed, **params).fit(X_train, y_train)

@@ -103,9 +103,7 @@ def fine_tune(model, X, y, sample_weight=None, **params):
 
     Examples
     --------
-    >>> import numpy as np
     >>> from sklearn.datasets import load_digits
-    >>> from sklearn.model_selection import cross_val_score
     >>> import skdigits
     >>> X, y = load_digits(return_X_y=True)
     >>> base = skdigits.CNNDigitClassifier(channels=(4, 8), max_epochs=2, random_state=0)
@@ -127,6 +125,8 @@ def fine_tune(model, X, y, sample_weight=None, **params):
             f"{type(clf).__name__}"
         )
     check_is_fitted(clf)
+    if "warm_start" in params:
+        raise ValueError("fine_tune always starts from the model's weights: drop warm_start")
     # Before the pipeline reads what may be thousands of files.
     check_consistent_length(X, y, sample_weight)
     tuned = copy.deepcopy(model)

@@ -60,6 +60,8 @@ def test_params_replace_the_fine_tuning_ones(base, digits):
     assert (tuned.lr, tuned.max_epochs, tuned.random_state) == (3e-4, 1, 7)
     with pytest.raises(ValueError, match="channels"):
         fine_tune(base, X[300:500], y[300:500], channels=(8, 16), max_epochs=1)
+    with pytest.raises(ValueError, match="warm_start"):
+        fine_tune(base, X[300:500], y[300:500], warm_start=False)
 
 
 def test_a_pipeline_normalises_the_new_images_as_fitted(small_digits, digits):
