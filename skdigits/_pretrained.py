@@ -61,7 +61,9 @@ def load_pretrained(device="cpu"):
         return load(file, device=device)
 
 
-def fine_tune(model, X, y, sample_weight=None, **params):
+def fine_tune(
+    model, X, y, sample_weight=None, *, X_val=None, y_val=None, sample_weight_val=None, **params
+):
     """Return a copy of a fitted model, trained further on new images.
 
     The copy's classifier starts from the model's weights (``warm_start=True``) and trains
@@ -87,6 +89,14 @@ def fine_tune(model, X, y, sample_weight=None, **params):
         Their labels.
     sample_weight : array-like of shape (n_samples,), default=None
         Weights of the images in the loss, as in :meth:`CNNDigitClassifier.fit`.
+    X_val : array-like or list, default=None
+        Images of your own to stop early on and calibrate with, instead of holding out
+        ``validation_fraction`` of ``X``, as in :meth:`CNNDigitClassifier.fit`; a pipeline
+        normalises them as it normalises ``X``. Requires ``y_val``.
+    y_val : array-like of shape (n_val,), default=None
+        Labels of ``X_val``.
+    sample_weight_val : array-like of shape (n_val,), default=None
+        Weights of ``X_val`` in the validation loss.
     **params
         Classifier parameters that replace the fine-tuning ones (``lr=3e-4``,
         ``max_epochs=10``) or the model's own (``random_state``, ``device``, ``verbose``).
@@ -129,12 +139,18 @@ def fine_tune(model, X, y, sample_weight=None, **params):
         raise ValueError("fine_tune always starts from the model's weights: drop warm_start")
     # Before the pipeline reads what may be thousands of files.
     check_consistent_length(X, y, sample_weight)
+    if X_val is not None or y_val is not None:
+        if X_val is None or y_val is None:
+            raise ValueError("X_val and y_val must be given together")
+        check_consistent_length(X_val, y_val, sample_weight_val)
     tuned = copy.deepcopy(model)
     clf = _last_step(tuned)
     clf.set_params(warm_start=True, **{**_FINE_TUNING, **params})
     if isinstance(tuned, Pipeline):
         X = tuned[:-1].transform(X)
-    clf.fit(X, y, sample_weight=sample_weight)
+        if X_val is not None:
+            X_val = tuned[:-1].transform(X_val)
+    clf.fit(X, y, sample_weight, X_val=X_val, y_val=y_val, sample_weight_val=sample_weight_val)
     return tuned
 
 

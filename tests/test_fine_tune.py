@@ -100,3 +100,23 @@ def test_refuses_what_it_cannot_fine_tune(small_digits):
         fine_tune(make_pipeline(LogisticRegression()).fit(X, y), X, y)
     with pytest.raises(NotFittedError):
         fine_tune(tiny(), X, y)
+
+
+def test_stops_early_on_validation_images_given(small_digits, digits):
+    X, y = digits
+    images = X.reshape(-1, 8, 8)
+    model = make_pipeline(DigitNormalizer(image_shape=(16, 16)), tiny(max_epochs=2))
+    model.fit(small_digits[0].reshape(-1, 8, 8), small_digits[1])
+
+    tuned = fine_tune(
+        model, images[300:500], y[300:500], X_val=images[500:560], y_val=y[500:560], max_epochs=2
+    )
+
+    # Every image given trains (none is held out), and the 60 given are the validation set.
+    batches = tuned[-1].history_[-1]["batches"]
+    assert sum(b.get("train_batch_size", 0) for b in batches) == 200
+    assert sum(b.get("valid_batch_size", 0) for b in batches) == 60
+    with pytest.raises(ValueError, match="together"):
+        fine_tune(model, images[300:500], y[300:500], X_val=images[500:560])
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        fine_tune(model, images[300:500], y[300:500], X_val=images[500:560], y_val=y[:3])
