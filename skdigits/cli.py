@@ -40,7 +40,7 @@ from . import (
     read_numbers,
     save,
 )
-from ._pretrained import FINE_TUNE_LR
+from ._pretrained import FINE_TUNE_LR, _last_step
 from .baselines import baseline_models, compare_models, format_scores
 
 __all__ = ["main"]
@@ -172,11 +172,6 @@ def _predict_proba(model, X):
     elif X.dtype == np.uint8:
         X = datasets.match_pixel_range(X, model.pixel_range_)
     return model.predict_proba(X)
-
-
-def _clf_of(model):
-    """Return the classifier of a model: itself, or the last step of a pipeline."""
-    return model[-1] if isinstance(model, Pipeline) else model
 
 
 def _train(args):
@@ -322,7 +317,7 @@ def _evaluate(args):
         else:
             test_set = "images"
     proba = _predict_proba(model, X)
-    y_pred = _clf_of(model).classes_[proba.argmax(axis=1)]
+    y_pred = _last_step(model).classes_[proba.argmax(axis=1)]
     print(f"accuracy: {accuracy_score(y, y_pred):.4f} on {len(y)} {test_set}")
     # zero_division=0: a weak model that never predicts some class gets 0, not a warning.
     print(classification_report(y, y_pred, digits=4, zero_division=0))
@@ -354,7 +349,7 @@ def _predict(args):
         if not isinstance(model, Pipeline):
             raise ValueError(f"{args.model} holds no DigitNormalizer to apply --ink to")
         model[0].set_params(ink=ink)
-    classes = _clf_of(model).classes_
+    classes = _last_step(model).classes_
     chunks = [
         args.images[start : start + PROGRESS_CHUNK]
         for start in range(0, len(args.images), PROGRESS_CHUNK)
