@@ -6,13 +6,14 @@ from ._model_files import load, save
 from ._normalizer import DigitNormalizer
 from ._numbers import read_numbers
 from ._persistence import check_model_path
-from ._pretrained import fine_tune, load_pretrained
+from ._pretrained import FineTunedClassifier, fine_tune, load_pretrained
 from ._transformer import ImageTransformer
 from ._version import __version__
 
 __all__ = [
     "CNNDigitClassifier",
     "DigitNormalizer",
+    "FineTunedClassifier",
     "ImageTransformer",
     "PRESETS",
     "__version__",

@@ -9,8 +9,8 @@ wrap, from their private modules here and nowhere else. CI runs the tests on the
 the newest versions allowed.
 """
 
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight
 from sklearn_compat.base import _fit_context
 
-__all__ = ["Interval", "StrOptions", "_check_sample_weight", "_fit_context"]
+__all__ = ["HasMethods", "Interval", "StrOptions", "_check_sample_weight", "_fit_context"]

@@ -16,8 +16,8 @@ from ._persistence import read_model_file, write_model_file
 from ._state import field, is_dict
 
 _SUPPORTED = (
-    "a fitted CNNDigitClassifier, or a fitted Pipeline of exactly two steps: a DigitNormalizer "
-    "then a CNNDigitClassifier"
+    "a fitted CNNDigitClassifier, a fitted Pipeline of exactly two steps: a DigitNormalizer "
+    "then a CNNDigitClassifier, or a fitted FineTunedClassifier of either"
 )
 
 
@@ -31,11 +31,13 @@ def save(model, path, *, metadata=None):
 
     Parameters
     ----------
-    model : CNNDigitClassifier or Pipeline
+    model : CNNDigitClassifier, Pipeline or FineTunedClassifier
         A fitted classifier, or a fitted :class:`~sklearn.pipeline.Pipeline` whose steps are
         a :class:`DigitNormalizer` then a :class:`CNNDigitClassifier`, under any step names
         (as :func:`~sklearn.pipeline.make_pipeline` makes). The pipeline's ``memory`` and
-        ``verbose`` settings are not stored.
+        ``verbose`` settings are not stored. For a fitted :class:`FineTunedClassifier`, the
+        fine-tuned model it predicts with (its ``model_``) is written, and :func:`load` gives
+        that model back.
     path : str or path-like
         Where to write the file. An existing file is replaced only once the new one is
         completely written, and keeps its permission bits; through a symbolic link, the
@@ -83,6 +85,11 @@ def save(model, path, *, metadata=None):
     >>> bool((loaded.predict_proba(X) == model.predict_proba(X)).all())
     True
     """
+    from ._pretrained import FineTunedClassifier  # here: _pretrained imports this module
+
+    if isinstance(model, FineTunedClassifier):
+        check_is_fitted(model)
+        model = model.model_
     names, normalizer, clf = _split_model(model)
     check_is_fitted(clf)
     pipeline = None

@@ -85,7 +85,10 @@ def test_api_reference_has_a_page_for_every_public_name(build, name):
     assert (html / "gen_modules" / f"{name}.html").is_file()
 
 
-@pytest.mark.parametrize("estimator", [skdigits.CNNDigitClassifier, skdigits.ImageTransformer])
+@pytest.mark.parametrize(
+    "estimator",
+    [skdigits.CNNDigitClassifier, skdigits.FineTunedClassifier, skdigits.ImageTransformer],
+)
 def test_estimator_pages_document_each_public_method(build, estimator):
     _, html = build
     page = (html / "gen_modules" / f"skdigits.{estimator.__name__}.html").read_text()

@@ -1,14 +1,26 @@
-"""skdigits.fine_tune: a fitted model trained further on new images, the model left as it is."""
+"""skdigits.fine_tune and FineTunedClassifier: a fitted model trained further on new images."""
 
 import numpy as np
 import pytest
 import torch
 from conftest import tiny
+from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
+from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import make_pipeline
+from sklearn.utils._param_validation import InvalidParameterError
+from sklearn.utils.estimator_checks import (
+    check_estimators_unfitted,
+    check_get_params_invariance,
+    check_no_attributes_set_in_init,
+    check_parameters_default_constructible,
+    check_set_params,
+)
 
-from skdigits import DigitNormalizer, fine_tune
+import skdigits
+from skdigits import DigitNormalizer, FineTunedClassifier, fine_tune
 
 
 @pytest.fixture(scope="module")
@@ -120,3 +132,123 @@ def test_stops_early_on_validation_images_given(small_digits, digits):
         fine_tune(model, images[300:500], y[300:500], X_val=images[500:560])
     with pytest.raises(ValueError, match="inconsistent numbers of samples"):
         fine_tune(model, images[300:500], y[300:500], X_val=images[500:560], y_val=y[:3])
+
+
+# FineTunedClassifier: fine_tune as an estimator that cross-validation and searches can clone.
+
+
+def test_the_estimator_fits_what_fine_tune_returns(base, digits):
+    X, y = digits
+    before = weights(base)
+
+    tuner = FineTunedClassifier(base, max_epochs=2, random_state=0, device="cpu")
+    params = tuner.get_params(deep=False)
+    tuner.fit(X[300:500], y[300:500])
+    tuned = fine_tune(base, X[300:500], y[300:500], max_epochs=2, random_state=0, device="cpu")
+
+    assert tuner.model_ is not base
+    assert tuner.get_params(deep=False) == params
+    assert all(torch.equal(a, b) for a, b in zip(before, weights(base), strict=True))
+    np.testing.assert_array_equal(tuner.classes_, base.classes_)
+    np.testing.assert_array_equal(tuner.predict_proba(X[600:]), tuned.predict_proba(X[600:]))
+    np.testing.assert_array_equal(tuner.predict(X[600:]), tuned.predict(X[600:]))
+    np.testing.assert_allclose(
+        tuner.predict_log_proba(X[600:]), np.log(tuner.predict_proba(X[600:])), atol=1e-5
+    )
+    assert tuner.score(X[600:], y[600:]) == np.mean(tuned.predict(X[600:]) == y[600:])
+    assert (tuner.model_.lr, tuner.model_.max_epochs, tuner.model_.n_iter_) == (1e-3, 2, 2)
+
+
+def test_cross_validation_and_searches_fine_tune_a_frozen_model_on_each_fold(base, digits):
+    X, y = digits
+    before = weights(base)
+    tuner = FineTunedClassifier(FrozenEstimator(base), max_epochs=1, random_state=0)
+
+    scores = cross_val_score(tuner, X[300:450], y[300:450], cv=3)
+    search = GridSearchCV(tuner, {"lr": [1e-12, 1e-3]}, cv=2).fit(X[300:450], y[300:450])
+
+    assert scores.shape == (3,) and np.all((scores >= 0) & (scores <= 1))
+    assert search.cv_results_["params"] == [{"lr": 1e-12}, {"lr": 1e-3}]
+    assert search.best_estimator_.model_.lr == search.best_params_["lr"]
+    assert search.best_estimator_.model_.warm_start
+    assert all(torch.equal(a, b) for a, b in zip(before, weights(base), strict=True))
+
+
+def test_a_cloned_model_in_memory_is_refused_with_the_way_out(base, digits):
+    X, y = digits
+    tuner = clone(FineTunedClassifier(base))  # clone() leaves an unfitted copy of base
+
+    with pytest.raises(NotFittedError, match="FrozenEstimator"):
+        tuner.fit(X[300:400], y[300:400])
+    with pytest.raises(TypeError, match="LogisticRegression"):
+        FineTunedClassifier(LogisticRegression().fit(X[:300], y[:300])).fit(X[:300], y[:300])
+
+
+def test_starts_from_a_model_file_read_at_each_fit(base, digits, tmp_path):
+    X, y = digits
+    path = tmp_path / "base.skd"
+    skdigits.save(base, path)
+    tuner = FineTunedClassifier(path, max_epochs=1, random_state=0, device="cpu")
+
+    fitted = clone(tuner).fit(X[300:500], y[300:500])
+    tuned = fine_tune(base, X[300:500], y[300:500], max_epochs=1, random_state=0, device="cpu")
+
+    assert clone(tuner).model == path
+    np.testing.assert_array_equal(fitted.predict_proba(X[600:]), tuned.predict_proba(X[600:]))
+    with pytest.raises(FileNotFoundError):
+        FineTunedClassifier(tmp_path / "missing.skd").fit(X[300:500], y[300:500])
+
+
+def test_saving_writes_the_fine_tuned_model(base, digits, tmp_path):
+    X, y = digits
+    tuner = FineTunedClassifier(base, max_epochs=1, random_state=0, device="cpu")
+    tuner.fit(X[300:500], y[300:500])
+
+    skdigits.save(tuner, tmp_path / "tuned.skd")
+    loaded = skdigits.load(tmp_path / "tuned.skd")
+
+    assert isinstance(loaded, skdigits.CNNDigitClassifier)
+    np.testing.assert_array_equal(loaded.predict_proba(X[600:]), tuner.predict_proba(X[600:]))
+    with pytest.raises(NotFittedError):
+        skdigits.save(FineTunedClassifier(base), tmp_path / "unfitted.skd")
+    assert not (tmp_path / "unfitted.skd").exists()
+
+
+def test_the_bundled_model_by_default(digits):
+    X, y = digits
+    images = X.reshape(-1, 8, 8)
+
+    tuner = FineTunedClassifier(max_epochs=1, random_state=0, device="cpu")
+    tuner.fit(images[:60], y[:60])
+
+    assert tuner.get_params()["model"] == "pretrained"
+    assert tuner.model_[-1].warm_start and tuner.model_[-1].image_shape_ == (28, 28)
+    np.testing.assert_array_equal(tuner.classes_, np.arange(10))
+    assert tuner.predict(images[60:70]).shape == (10,)
+
+
+def test_bad_parameters_and_data_are_refused_before_any_model_is_read(digits, tmp_path):
+    X, y = digits
+    missing = tmp_path / "missing.skd"  # reading it would raise FileNotFoundError
+
+    with pytest.raises(InvalidParameterError, match="lr"):
+        FineTunedClassifier(missing, lr=0).fit(X[:100], y[:100])
+    with pytest.raises(InvalidParameterError, match="model"):
+        FineTunedClassifier(3).fit(X[:100], y[:100])
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        FineTunedClassifier(missing).fit(X[:100], y[:99])
+
+
+@pytest.mark.parametrize(
+    "check",
+    [
+        check_no_attributes_set_in_init,
+        check_parameters_default_constructible,
+        check_get_params_invariance,
+        check_set_params,
+        check_estimators_unfitted,
+    ],
+)
+def test_sklearn_checks_that_need_no_tables_of_other_widths(check, base):
+    """The checks that do not fit the model's own 8x8 images on tables of 2 to 10 columns."""
+    check(type(FineTunedClassifier()).__name__, FineTunedClassifier(FrozenEstimator(base)))
