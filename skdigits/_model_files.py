@@ -85,12 +85,9 @@ def save(model, path, *, metadata=None):
     >>> bool((loaded.predict_proba(X) == model.predict_proba(X)).all())
     True
     """
-    from ._pretrained import FineTunedClassifier  # here: _pretrained imports this module
+    from ._pretrained import _predicting_model  # here: _pretrained imports this module
 
-    if isinstance(model, FineTunedClassifier):
-        check_is_fitted(model)
-        model = model.model_
-    names, normalizer, clf = _split_model(model)
+    names, normalizer, clf = _split_model(_predicting_model(model))
     check_is_fitted(clf)
     pipeline = None
     if normalizer is not None:

@@ -5,6 +5,7 @@ import scipy.ndimage as ndi
 from sklearn.pipeline import Pipeline
 
 from ._normalizer import DigitNormalizer, as_image_list, read_ink
+from ._pretrained import _predicting_model
 
 # Two pieces of ink belong to one digit when their column spans overlap by at least this share
 # of the narrower one: the bar and the body of a 5, the two strokes of a 4. Neighbouring
@@ -38,9 +39,10 @@ def read_numbers(model, images, *, cut_touching=True):
 
     Parameters
     ----------
-    model : Pipeline
+    model : Pipeline or FineTunedClassifier
         A fitted pipeline starting with a :class:`DigitNormalizer`, whose classes are the
-        ten digits, such as :func:`skdigits.load_pretrained`'s.
+        ten digits, such as :func:`skdigits.load_pretrained`'s, or a fitted
+        :class:`FineTunedClassifier` of one.
     images : list of images
         Image files, PIL images or 2-D arrays, each showing one number on one line.
     cut_touching : bool, default=True
@@ -67,6 +69,7 @@ def read_numbers(model, images, *, cut_touching=True):
     >>> model = skdigits.load_pretrained()
     >>> numbers, confidence = skdigits.read_numbers(model, ["number.png"])  # doctest: +SKIP
     """
+    model = _predicting_model(model)
     if not (isinstance(model, Pipeline) and isinstance(model[0], DigitNormalizer)):
         raise TypeError(
             "read_numbers needs a fitted pipeline starting with a DigitNormalizer, such as "

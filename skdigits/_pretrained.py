@@ -395,3 +395,11 @@ class FineTunedClassifier(ClassifierMixin, BaseEstimator):
 def _last_step(model):
     """Return the last step of a pipeline, or the model itself."""
     return model[-1] if isinstance(model, Pipeline) else model
+
+
+def _predicting_model(model):
+    """Return the fine-tuned model a FineTunedClassifier predicts with, or ``model`` itself."""
+    if isinstance(model, FineTunedClassifier):
+        check_is_fitted(model)
+        return model.model_
+    return model

@@ -225,6 +225,15 @@ def test_the_bundled_model_by_default(digits):
     assert tuner.model_[-1].warm_start and tuner.model_[-1].image_shape_ == (28, 28)
     np.testing.assert_array_equal(tuner.classes_, np.arange(10))
     assert tuner.predict(images[60:70]).shape == (10,)
+    # It reads numbers as the fine-tuned pipeline does.
+    line = np.concatenate([np.pad(images[i], 4) for i in (70, 71, 72)], axis=1)
+    page = 255 - np.kron(line, np.ones((6, 6))) * 12
+    numbers, confidence = skdigits.read_numbers(tuner, [page])
+    expected_numbers, expected_confidence = skdigits.read_numbers(tuner.model_, [page])
+    assert numbers == expected_numbers and len(numbers[0]) == 3
+    np.testing.assert_array_equal(confidence, expected_confidence)
+    with pytest.raises(NotFittedError):
+        skdigits.read_numbers(FineTunedClassifier(), [page])
 
 
 def test_bad_parameters_and_data_are_refused_before_any_model_is_read(digits, tmp_path):
