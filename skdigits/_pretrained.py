@@ -360,7 +360,7 @@ class FineTunedClassifier(ClassifierMixin, BaseEstimator):
         return self.model_.predict(X)
 
     def predict_proba(self, X):
-        """Return the calibrated probability of each class for each image in ``X``.
+        """Return the probability of each class for each image in ``X``, as ``model_`` does.
 
         Parameters
         ----------

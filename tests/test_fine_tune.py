@@ -260,4 +260,4 @@ def test_bad_parameters_and_data_are_refused_before_any_model_is_read(digits, tm
 )
 def test_sklearn_checks_that_need_no_tables_of_other_widths(check, base):
     """The checks that do not fit the model's own 8x8 images on tables of 2 to 10 columns."""
-    check(type(FineTunedClassifier()).__name__, FineTunedClassifier(FrozenEstimator(base)))
+    check("FineTunedClassifier", FineTunedClassifier(FrozenEstimator(base)))
