@@ -74,7 +74,10 @@ def fine_tune(
 
     The copy's classifier starts from the model's weights (``warm_start=True``) and trains
     with the epochs, patience and augmentation that "auto" gives the new images' number, at
-    a peak learning rate of 1e-3 instead of the 5e-3 or 0.01 of training from scratch.
+    a peak learning rate of 1e-3 instead of the 5e-3 or 0.01 of training from scratch, holding
+    out the model's ``validation_fraction`` of the images to stop early on and calibrate
+    with. With ``validation_fraction=0`` every image trains for the whole schedule and the
+    model keeps its calibration (``temperature_``) where the classes stay the same.
     A pipeline's earlier steps (the :class:`DigitNormalizer` of
     :func:`load_pretrained` and of models written by ``skdigits train``) are kept as they
     were fitted: the new images are normalised exactly as the model's training images
@@ -105,7 +108,8 @@ def fine_tune(
         Weights of ``X_val`` in the validation loss.
     **params
         Classifier parameters that replace the fine-tuning ones (``lr=3e-4``,
-        ``max_epochs=10``) or the model's own (``random_state``, ``device``, ``verbose``).
+        ``max_epochs=10``) or the model's own (``random_state``, ``device``, ``verbose``,
+        ``validation_fraction``).
         The network's shape (``channels`` and the like) cannot change.
 
     Returns
@@ -192,6 +196,12 @@ class FineTunedClassifier(ClassifierMixin, BaseEstimator):
         Epochs without improvement of the validation loss before training stops.
     augment : float or "auto", default="auto"
         Strength of the random affine augmentation, as in :class:`CNNDigitClassifier`.
+    validation_fraction : float or None, default=None
+        Share of ``X`` held out, stratified, to stop early on and calibrate with; None keeps
+        the model's own (a tenth for the bundled model). With 0, every image trains for
+        ``max_epochs`` and the model keeps its calibration: on a few hundred images of other
+        handwriting that read more, on scans like MNIST's less (BENCHMARKS.md), so it is
+        worth a search.
     random_state : int, RandomState instance or None, default=None
         Seeds shuffling, augmentation, the validation split and a new output layer. An int
         gives identical predictions across fits in the same environment.
@@ -242,6 +252,7 @@ class FineTunedClassifier(ClassifierMixin, BaseEstimator):
         "max_epochs": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "patience": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "augment": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left"), None],
         "random_state": ["random_state"],
         "device": [str],
         "verbose": ["verbose"],
@@ -256,6 +267,7 @@ class FineTunedClassifier(ClassifierMixin, BaseEstimator):
         max_epochs="auto",
         patience="auto",
         augment="auto",
+        validation_fraction=None,
         random_state=None,
         device="auto",
         verbose=0,
@@ -266,6 +278,7 @@ class FineTunedClassifier(ClassifierMixin, BaseEstimator):
         self.max_epochs = max_epochs
         self.patience = patience
         self.augment = augment
+        self.validation_fraction = validation_fraction
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
@@ -286,8 +299,9 @@ class FineTunedClassifier(ClassifierMixin, BaseEstimator):
         sample_weight : array-like of shape (n_samples,), default=None
             Weights of the images in the loss, as in :meth:`CNNDigitClassifier.fit`.
         X_val : array-like or list, default=None
-            Images to stop early on and calibrate with, instead of holding out a tenth of
-            ``X``; a pipeline normalises them as it normalises ``X``. Requires ``y_val``.
+            Images to stop early on and calibrate with, instead of holding out
+            ``validation_fraction`` of ``X``; a pipeline normalises them as it normalises
+            ``X``. Requires ``y_val``.
         y_val : array-like of shape (n_val,), default=None
             Labels of ``X_val``.
         sample_weight_val : array-like of shape (n_val,), default=None
@@ -301,6 +315,12 @@ class FineTunedClassifier(ClassifierMixin, BaseEstimator):
         # Checked before a model file is read, and before a pipeline reads image files.
         check_consistent_length(X, y, sample_weight)
         model = self._start_from()
+        # None: the model's own split.
+        split = (
+            {}
+            if self.validation_fraction is None
+            else {"validation_fraction": self.validation_fraction}
+        )
         self.model_ = fine_tune(
             model,
             X,
@@ -317,6 +337,7 @@ class FineTunedClassifier(ClassifierMixin, BaseEstimator):
             device=self.device,
             verbose=self.verbose,
             n_threads=self.n_threads,
+            **split,
         )
         self.classes_ = _last_step(self.model_).classes_
         return self

@@ -64,6 +64,30 @@ def test_starts_from_the_model_weights(base, digits):
     assert np.mean(fresh.predict(X[600:]) == base.predict(X[600:])) < 0.5
 
 
+def test_without_a_validation_split_trains_on_every_image_and_keeps_the_calibration(base, digits):
+    X, y = digits
+
+    held_out = fine_tune(base, X[300:500], y[300:500], max_epochs=2)
+    every = fine_tune(base, X[300:500], y[300:500], max_epochs=2, validation_fraction=0)
+    other_classes = fine_tune(
+        base, X[300:500], y[300:500] % 2, max_epochs=1, validation_fraction=0
+    )
+    tuner = FineTunedClassifier(base, max_epochs=2, validation_fraction=0, random_state=0)
+
+    # By default the model's own split (a tenth) stops early and recalibrates.
+    batches = held_out.history_[-1]["batches"]
+    assert sum(b.get("train_batch_size", 0) for b in batches) == 180
+    assert held_out.temperature_ not in (1, base.temperature_)
+    batches = every.history_[-1]["batches"]
+    assert sum(b.get("train_batch_size", 0) for b in batches) == 200
+    assert sum(b.get("valid_batch_size", 0) for b in batches) == 0
+    assert base.temperature_ != 1 and every.temperature_ == base.temperature_
+    # A new output layer starts uncalibrated.
+    assert other_classes.temperature_ == 1
+    assert tuner.fit(X[300:500], y[300:500]).model_.validation_fraction == 0
+    assert tuner.model_.temperature_ == base.temperature_
+
+
 def test_params_replace_the_fine_tuning_ones(base, digits):
     X, y = digits
 
