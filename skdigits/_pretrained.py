@@ -314,7 +314,7 @@ class FineTunedClassifier(ClassifierMixin, BaseEstimator):
         """
         # Checked before a model file is read, and before a pipeline reads image files.
         check_consistent_length(X, y, sample_weight)
-        model = self._start_from()
+        model = self._base_model()
         # None: the model's own split.
         split = (
             {}
@@ -342,7 +342,7 @@ class FineTunedClassifier(ClassifierMixin, BaseEstimator):
         self.classes_ = _last_step(self.model_).classes_
         return self
 
-    def _start_from(self):
+    def _base_model(self):
         """Return the fitted model that ``model`` names."""
         model = self.model
         if isinstance(model, str) and model == "pretrained":
