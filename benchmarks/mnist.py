@@ -352,7 +352,13 @@ def main():
         return
     machine = platform.processor() or platform.machine()
     threads = torch.get_num_threads()
-    print(f"torch {torch.__version__}, {threads} threads, {machine}, {os.cpu_count()} CPUs")
+    # The instruction sets torch's kernels use (AVX2, AVX512...) move every ratio: on 2 cores
+    # without AVX-512 the defaults' fit took 0.24x the baseline's, with it 0.16x (BENCHMARKS.md).
+    capability = torch.backends.cpu.get_cpu_capability()
+    print(
+        f"torch {torch.__version__}, {threads} threads, {machine} ({capability}), "
+        f"{os.cpu_count()} CPUs"
+    )
     results = []
     if options.paired and "baseline" in options.models:
         presets = [name for name in options.models if name != "baseline"]
